@@ -1,0 +1,1 @@
+"""bayesgmm: Gaussian mixture models on JAX."""

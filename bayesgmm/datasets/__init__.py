@@ -1,0 +1,22 @@
+"""Bundled demo data."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+
+def load_faithful() -> pd.DataFrame:
+    """Old Faithful geyser eruptions: 272 rows, columns ``eruptions`` (minutes) and ``waiting`` (minutes).
+
+    Public domain (Azzalini and Bowman 1990; R's ``datasets::faithful``).
+
+    Examples
+    --------
+    >>> from bayesgmm.datasets import load_faithful
+    >>> load_faithful().shape
+    (272, 2)
+    """
+    with resources.files("bayesgmm.datasets").joinpath("data/faithful.csv").open("r") as f:
+        return pd.read_csv(f)

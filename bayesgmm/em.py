@@ -1,0 +1,261 @@
+"""Expectation-maximisation for Gaussian mixtures as pure functions over :class:`GMMParams`.
+
+The data arrive in row chunks, ``X`` of shape (n_chunks, chunk_size, n_features) and ``sample_weight``
+of shape (n_chunks, chunk_size) (padding rows have weight 0), so one EM iteration is a single pass
+(``lax.scan``) whose work space is O(chunk_size x n_components x n_features), whatever n_samples is.
+
+One pass computes, for the current parameters, the responsibilities, the lower bound (the weighted
+mean log-likelihood) and the sufficient statistics of the M-step. The scatter is accumulated about
+the *current* means and corrected to the new means, ``S = sum r (x - m)(x - m)^T - s s^T / n_k`` with
+``s = sum r (x - m)``; the correction is small because the means move little, so there is no
+E[xx^T] - mu mu^T cancellation.
+
+References
+----------
+Bishop, C. M. (2006). Pattern Recognition and Machine Learning, ch. 9.
+McLachlan, G. J. and Peel, D. (2000). Finite Mixture Models, ch. 2-3.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from bayesgmm import covariance as cov
+from bayesgmm.init import initial_responsibilities
+from bayesgmm.params import GMMParams
+
+
+def _tiny(dtype) -> float:
+    """The 10 * eps that scikit-learn adds to n_k so that an empty component divides by no zero."""
+    return 10 * float(jnp.finfo(dtype).eps)
+
+
+def weighted_log_prob(X: jax.Array, params: GMMParams) -> jax.Array:
+    """log pi_k + log N(x_n | mu_k, Sigma_k) for X of shape (N, D): shape (N, K)."""
+    return cov.log_gaussian_prob(X, params.means, params.precisions_cholesky, params.covariance_type) + jnp.log(
+        params.weights
+    )
+
+
+def e_step(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
+    """E-step on unchunked data.
+
+    Returns
+    -------
+    log_prob : array of shape (N,)
+        log p(x_n), the per-sample log-likelihood.
+    log_resp : array of shape (N, K)
+        log responsibilities; ``exp(log_resp)`` sums to one over components.
+    """
+    wlp = weighted_log_prob(X, params)
+    log_prob = logsumexp(wlp, axis=1)
+    return log_prob, wlp - log_prob[:, None]
+
+
+def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type) -> GMMParams:
+    """M-step from statistics accumulated about ``shift`` (K, D)."""
+    nk = nk + _tiny(nk.dtype)
+    delta = sum_diff / nk[:, None]
+    if covariance_type in ("full", "tied"):
+        centered_scatter = scatter - sum_diff[:, :, None] * delta[:, None, :]
+    else:
+        centered_scatter = jnp.maximum(scatter - sum_diff * delta, 0.0)
+    covariances = cov.covariances_from_scatter(nk, centered_scatter, reg_covar, covariance_type)
+    weights = jnp.where(mask, nk, 0.0)
+    return GMMParams(
+        weights=weights / jnp.sum(weights),
+        means=shift + delta,
+        precisions_cholesky=cov.precisions_cholesky_from_covariances(covariances, covariance_type),
+        covariance_type=covariance_type,
+    )
+
+
+def m_step(X: jax.Array, resp: jax.Array, reg_covar, covariance_type, mask: jax.Array | None = None) -> GMMParams:
+    """M-step from weighted responsibilities, in two passes (means, then scatter about them).
+
+    Parameters
+    ----------
+    X : array of shape (N, D), or chunked (n_chunks, chunk_size, D)
+    resp : array of shape (N, K), or chunked (n_chunks, chunk_size, K)
+        Responsibilities already multiplied by the sample weights.
+    reg_covar : float
+        Added to the diagonal of every covariance.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    mask : bool array of shape (K,), optional
+        Components that exist; the others get weight 0 (used to pad grids to one shape).
+    """
+    if X.ndim == 2:
+        X, resp = X[None], resp[None]
+    k, d = resp.shape[-1], X.shape[-1]
+    if mask is None:
+        mask = jnp.ones(k, dtype=bool)
+    nk = jnp.sum(resp, axis=(0, 1)) + _tiny(X.dtype)
+    means = jnp.einsum("csk,csd->kd", resp, X) / nk[:, None]
+
+    def accumulate(scatter, chunk):
+        x, r = chunk
+        return scatter + cov.scatter(cov.centered(x, means), r, covariance_type), None
+
+    shape = (k, d, d) if covariance_type in ("full", "tied") else (k, d)
+    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(shape, X.dtype), (X, resp))
+    return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type)
+
+
+def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar, mask: jax.Array
+            ) -> tuple[GMMParams, jax.Array]:
+    """One EM iteration in one pass over chunked data.
+
+    Parameters
+    ----------
+    X : array of shape (n_chunks, chunk_size, D)
+    sample_weight : array of shape (n_chunks, chunk_size)
+    params : GMMParams
+    reg_covar : float
+    mask : bool array of shape (K,)
+
+    Returns
+    -------
+    new_params : GMMParams
+        Parameters after the M-step.
+    lower_bound : scalar array
+        Weighted mean log-likelihood of ``params`` (before the M-step), as scikit-learn reports it.
+    """
+    ct = params.covariance_type
+    k, d = params.means.shape
+    dtype = params.means.dtype
+    log_det = cov.log_det_cholesky(params.precisions_cholesky, ct, d)
+    log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
+
+    def accumulate(carry, chunk):
+        total, nk, sum_diff, scatter = carry
+        x, w = chunk
+        diff = cov.centered(x, params.means)
+        wlp = log_norm - 0.5 * cov.mahalanobis_sq(diff, params.precisions_cholesky, ct)
+        log_prob = logsumexp(wlp, axis=1)
+        resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]
+        total = total + jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
+        nk = nk + jnp.sum(resp, axis=0)
+        sum_diff = sum_diff + jnp.einsum("nk,knd->kd", resp, diff)
+        scatter = scatter + cov.scatter(diff, resp, ct)
+        return (total, nk, sum_diff, scatter), None
+
+    scatter_shape = (k, d, d) if ct in ("full", "tied") else (k, d)
+    init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(scatter_shape, dtype))
+    (total, nk, sum_diff, scatter), _ = jax.lax.scan(accumulate, init, (X, sample_weight))
+    new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask, ct)
+    return new_params, total / jnp.sum(sample_weight)
+
+
+class EMResult(NamedTuple):
+    """Outcome of one EM run (or of a batch of runs, with a leading axis).
+
+    Attributes
+    ----------
+    params : GMMParams
+    lower_bound : scalar
+        Lower bound at the last iteration (scikit-learn's ``lower_bound_``).
+    n_iter : int scalar
+    converged : bool scalar
+        True only when the change fell below ``tol`` with finite values.
+    lower_bounds : array of shape (trace_len,)
+        Lower bound per iteration, NaN past ``n_iter``.
+    """
+
+    params: GMMParams
+    lower_bound: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+    lower_bounds: jax.Array
+
+
+def _all_finite(params: GMMParams) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(params)]))
+
+
+def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, initial_lower_bound,
+           trace_len: int) -> EMResult:
+    """Iterate :func:`em_step` in one ``lax.while_loop`` until ``|change| < tol``, NaN, or ``max_iter``."""
+    dtype = params.means.dtype
+
+    def cond(state: EMResult):
+        running = (state.n_iter < max_iter) & ~state.converged
+        return running & ~jnp.isnan(state.lower_bound) & (state.lower_bound < jnp.inf)
+
+    def body(state: EMResult):
+        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask)
+        finite = jnp.isfinite(lower_bound) & _all_finite(new_params)
+        converged = (jnp.abs(lower_bound - state.lower_bound) < tol) & finite
+        return EMResult(
+            params=new_params,
+            lower_bound=jnp.where(finite, lower_bound, jnp.nan),
+            n_iter=state.n_iter + 1,
+            converged=converged,
+            lower_bounds=state.lower_bounds.at[state.n_iter].set(lower_bound, mode="drop"),
+        )
+
+    start = EMResult(
+        params=params,
+        lower_bound=jnp.asarray(initial_lower_bound, dtype),
+        n_iter=jnp.zeros((), jnp.int32),
+        converged=jnp.zeros((), bool),
+        lower_bounds=jnp.full(trace_len, jnp.nan, dtype),
+    )
+    return jax.lax.while_loop(cond, body, start)
+
+
+def best_run(results: EMResult) -> EMResult:
+    """The run with the largest finite lower bound from a batch (first one on ties, as scikit-learn)."""
+    score = jnp.where(jnp.isfinite(results.lower_bound) & jax.vmap(_all_finite)(results.params),
+                      results.lower_bound, -jnp.inf)
+    best = jnp.argmax(score)
+    return jax.tree_util.tree_map(lambda leaf: leaf[best], results)
+
+
+def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array, tol, reg_covar, max_iter,
+        initial_lower_bound, init: dict, *, covariance_type, init_method, n_init: int, trace_len: int
+        ) -> tuple[EMResult, jax.Array]:
+    """Initialise ``n_init`` times and run EM on all restarts at once (vmap); keep the best.
+
+    Parameters
+    ----------
+    key : PRNG key
+    X : array of shape (n_chunks, chunk_size, D)
+    sample_weight : array of shape (n_chunks, chunk_size)
+        Zero for padding rows.
+    mask : bool array of shape (K,)
+    tol, reg_covar, max_iter, initial_lower_bound : scalars (traced: changing them does not recompile)
+    init : dict
+        Optional ``weights``, ``means``, ``precisions_cholesky`` that replace the initial estimates,
+        as scikit-learn's ``*_init`` arguments do. When all three are given and ``init_method`` is
+        None, they are the starting point (warm start).
+    covariance_type, init_method, n_init, trace_len : static
+
+    Returns
+    -------
+    best : EMResult
+        The restart with the largest finite lower bound.
+    lower_bounds : array of shape (n_init,)
+        Final lower bound of every restart.
+    """
+    flat_X = X.reshape(-1, X.shape[-1])
+    flat_w = sample_weight.reshape(-1)
+
+    def one_restart(key):
+        if init_method is None:
+            params = GMMParams(init["weights"], init["means"], init["precisions_cholesky"], covariance_type)
+        else:
+            resp = initial_responsibilities(key, flat_X, flat_w, mask, init_method)
+            params = m_step(X, resp.reshape(X.shape[:2] + resp.shape[-1:]), reg_covar, covariance_type, mask)
+            params = params.replace(**{name: value for name, value in init.items() if value is not None})
+        return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len)
+
+    results = jax.vmap(one_restart)(jax.random.split(key, n_init))
+    return best_run(results), results.lower_bound
+
+
+fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len"))

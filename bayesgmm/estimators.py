@@ -1,0 +1,354 @@
+"""The scikit-learn-compatible estimator shell around the pure EM core."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from bayesgmm import covariance as cov
+from bayesgmm import em
+from bayesgmm._chunks import chunk_rows, default_chunk_size
+from bayesgmm.init import INIT_METHODS
+from bayesgmm.params import COVARIANCE_TYPES, GMMParams
+
+
+def precision_scope(dtype) -> contextlib.AbstractContextManager:
+    """float64 work is done inside a scoped ``jax.enable_x64``; float32 leaves JAX's settings alone."""
+    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
+
+
+def trace_length(max_iter: int) -> int:
+    """Static length of the per-iteration lower-bound trace: a power of two >= max_iter (at least 128)."""
+    return max(128, 1 << max(0, int(max_iter) - 1).bit_length())
+
+
+def key_from_random_state(random_state) -> jax.Array:
+    """A JAX key derived from scikit-learn's ``random_state`` (None, int or RandomState)."""
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return jax.random.key(seed)
+
+
+def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True):
+    """Validate X (2-D, finite, numeric, enough rows) and sample_weight (non-negative, positive sum).
+
+    Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified.
+    """
+    X = validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
+    if X.shape[0] < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = {n_components}, n_samples = {X.shape[0]}"
+        )
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+    if not np.all(np.isfinite(sample_weight)) or sample_weight.sum() <= 0:
+        raise ValueError("sample_weight must be finite with a positive sum")
+    return X, sample_weight
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by expectation-maximisation, compiled with JAX.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: same arguments, defaults,
+    attributes and methods. Differences: ``fit`` takes ``sample_weight``; the ``n_init`` restarts run
+    at once in one compiled program; the data are processed in chunks of ``chunk_size`` rows; float64
+    input is fitted in float64 and float32 input in float32.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (mean log-likelihood).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of the covariances.
+    max_iter : int, default=100
+    n_init : int, default=1
+        Number of initialisations; the best lower bound wins.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    weights_init : array of shape (n_components,), optional
+    means_init : array of shape (n_components, n_features), optional
+    precisions_init : array, optional
+        Precision matrices, shape by covariance type as ``precisions_``.
+    random_state : int, RandomState or None
+    warm_start : bool, default=False
+        Start the next ``fit`` from the last solution (and use one initialisation).
+    verbose : int, default=0
+        Print a line per initialisation after the fit (the compiled loop does not print).
+    verbose_interval : int, default=10
+        Kept for compatibility with scikit-learn.
+    chunk_size : int, optional
+        Rows per chunk in the compiled loop; by default chosen from n_components and n_features.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_, precisions_, precisions_cholesky_ : ndarray
+        Shapes by covariance type, as scikit-learn.
+    converged_ : bool
+        True only if the best initialisation met ``tol`` with finite values.
+    n_iter_ : int
+    lower_bound_ : float
+    lower_bounds_ : list of float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+    fit_time_ : float
+        Seconds spent in ``fit`` (compilation included).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bayesgmm as bg
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0], [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> gm = bg.GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]), 3)
+    array([ 1., 10.])
+    >>> gm.predict([[0.0, 0.0], [12.0, 3.0]]).tolist() == [gm.predict([[1.0, 2.0]])[0], gm.predict([[10.0, 2.0]])[0]]
+    True
+
+    References
+    ----------
+    Bishop, C. M. (2006). Pattern Recognition and Machine Learning, ch. 9.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100,
+                 n_init=1, init_params="kmeans", weights_init=None, means_init=None, precisions_init=None,
+                 random_state=None, warm_start=False, verbose=0, verbose_interval=10, chunk_size=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the mixture by EM, with ``n_init`` restarts run at once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; a weight of 2 counts as a duplicated row.
+
+        Returns
+        -------
+        self
+        """
+        start = time.perf_counter()
+        self._validate_params()
+        X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components)
+        with precision_scope(X.dtype):
+            self._fit(X, sample_weight)
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _fit(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+        n_features = X.shape[1]
+        warm = self.warm_start and hasattr(self, "converged_")
+        n_init = 1 if warm else self.n_init
+        chunk = self.chunk_size or default_chunk_size(self.n_components, n_features, n_init)
+        Xc, wc = chunk_rows(X, sample_weight, chunk)
+        if warm:
+            init = {"weights": self.weights_, "means": self.means_, "precisions_cholesky": self.precisions_cholesky_}
+            init_method, initial_lower_bound = None, self.lower_bound_
+        else:
+            init = self._user_init(n_features, X.dtype)
+            init_method, initial_lower_bound = self.init_params, -np.inf
+        init = {name: None if value is None else jnp.asarray(value, X.dtype) for name, value in init.items()}
+        best, restart_bounds = em.fit_jit(
+            key_from_random_state(self.random_state), Xc, wc, jnp.ones(self.n_components, bool),
+            jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(self.max_iter),
+            jnp.asarray(initial_lower_bound, X.dtype), init,
+            covariance_type=self.covariance_type, init_method=init_method, n_init=n_init,
+            trace_len=trace_length(self.max_iter),
+        )
+        best = jax.device_get(best)
+        if self.max_iter > 0 and not np.isfinite(best.lower_bound):
+            raise ValueError(
+                "Fitting the mixture model failed: EM produced non-finite values (some components have "
+                "ill-defined covariances). Try fewer components, a larger reg_covar, or scaled input data."
+            )
+        self._set_params(best.params, X.dtype)
+        self.converged_ = bool(best.converged)
+        self.n_iter_ = int(best.n_iter)
+        self.lower_bound_ = float(best.lower_bound)
+        self.lower_bounds_ = [float(v) for v in best.lower_bounds[: self.n_iter_]]
+        if self.verbose:
+            for i, bound in enumerate(np.asarray(restart_bounds)):
+                print(f"Initialization {i}: lower bound {bound:.6g}")
+            print(f"Best: n_iter={self.n_iter_} lower_bound={self.lower_bound_:.6g} converged={self.converged_}")
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init parameters, "
+                "or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+
+    def _user_init(self, n_features: int, dtype) -> dict:
+        """Validated ``weights_init``, ``means_init`` and ``precisions_init`` (None where not given)."""
+        k, d, ct = self.n_components, n_features, self.covariance_type
+        init = {"weights": None, "means": None, "precisions_cholesky": None}
+        if self.weights_init is not None:
+            w = np.array(self.weights_init, dtype=dtype)
+            if w.shape != (k,):
+                raise ValueError(f"weights_init must have shape ({k},), got {w.shape}")
+            if np.any(w < 0) or np.any(w > 1) or not np.isclose(w.sum(), 1.0, atol=1e-6):
+                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {w.sum():.6f}")
+            init["weights"] = w
+        if self.means_init is not None:
+            m = np.array(self.means_init, dtype=dtype)
+            if m.shape != (k, d):
+                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
+            if not np.all(np.isfinite(m)):
+                raise ValueError("means_init must be finite")
+            init["means"] = m
+        if self.precisions_init is not None:
+            p = np.array(self.precisions_init, dtype=dtype)
+            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[ct]
+            if p.shape != shape:
+                raise ValueError(f"precisions_init must have shape {shape} for covariance_type={ct!r}, got {p.shape}")
+            if ct in ("full", "tied"):
+                if not np.allclose(p, np.swapaxes(p, -1, -2)):
+                    raise ValueError(f"precisions_init must be symmetric for covariance_type={ct!r}")
+                if np.any(np.linalg.eigvalsh(p) <= 0):
+                    raise ValueError(f"precisions_init must be positive definite for covariance_type={ct!r}")
+                init["precisions_cholesky"] = np.linalg.cholesky(p)
+            else:
+                if np.any(p <= 0):
+                    raise ValueError(f"precisions_init must be positive for covariance_type={ct!r}")
+                init["precisions_cholesky"] = np.sqrt(p)
+        return init
+
+    def _set_params(self, params: GMMParams, dtype) -> None:
+        ct = self.covariance_type
+        self.weights_ = np.asarray(params.weights, dtype)
+        self.means_ = np.asarray(params.means, dtype)
+        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype)
+        self.covariances_ = np.asarray(cov.covariances_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
+        self.precisions_ = np.asarray(cov.precisions_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the labels of X (always equal to ``fit(X).predict(X)``)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    # ------------------------------------------------------------------ using the fit
+
+    @property
+    def params_(self) -> GMMParams:
+        """The fitted parameters as a :class:`GMMParams` pytree of numpy arrays."""
+        check_is_fitted(self)
+        return GMMParams(self.weights_, self.means_, self.precisions_cholesky_, self.covariance_type)
+
+    def _e_step(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Validated X -> (log p(x_n) of shape (N,), log responsibilities of shape (N, K))."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        dtype = self.means_.dtype
+        X = X.astype(dtype, copy=False)
+        with precision_scope(dtype):
+            chunk = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+            Xc, _ = chunk_rows(X, np.ones(X.shape[0], dtype), chunk)
+            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
+            log_prob, log_resp = _e_step_chunked(Xc, params)
+            n = X.shape[0]
+            return np.asarray(log_prob).reshape(-1)[:n], np.asarray(log_resp).reshape(-1, self.n_components)[:n]
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log density log p(x) of each sample: shape (n_samples,)."""
+        return self._e_step(X)[0]
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood of X."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities p(k | x): shape (n_samples, n_components), rows sum to one."""
+        return np.exp(self._e_step(X)[1])
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each sample: shape (n_samples,)."""
+        return np.argmax(self._e_step(X)[1], axis=1)
+
+    def _n_parameters(self) -> int:
+        """Number of free parameters of the fitted model."""
+        return cov.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion, -2 log L + p log n (lower is better, scikit-learn's sign)."""
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+
+    def aic(self, X) -> float:
+        """Akaike information criterion, -2 log L + 2 p (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels, sorted as scikit-learn returns them.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        y = np.repeat(np.arange(self.n_components), counts)
+        k, d = self.means_.shape
+        covs = {"full": lambda c: c, "tied": lambda c: np.broadcast_to(c, (k, d, d)),
+                "diag": lambda c: np.apply_along_axis(np.diag, 1, c),
+                "spherical": lambda c: c[:, None, None] * np.eye(d)}[self.covariance_type](self.covariances_)
+        chol = np.linalg.cholesky(np.asarray(covs, np.float64))
+        noise = rng.standard_normal((n_samples, d))
+        X = self.means_[y] + np.einsum("nij,nj->ni", chol[y], noise)
+        return X.astype(self.means_.dtype), y
+
+
+@jax.jit
+def _e_step_chunked(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
+    """:func:`bayesgmm.em.e_step` over chunks (n_chunks, chunk, D), bounding the work space."""
+    return jax.lax.map(lambda x: em.e_step(x, params), X)
