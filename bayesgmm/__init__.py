@@ -1,1 +1,9 @@
-"""bayesgmm: Gaussian mixture models on JAX."""
+"""bayesgmm: Gaussian mixture models on JAX, from EM point estimates to NumPyro posteriors."""
+
+from bayesgmm import datasets
+from bayesgmm.estimators import GaussianMixture
+from bayesgmm.params import GMMParams
+from bayesgmm.selection import SelectionResult, select
+
+__all__ = ["GMMParams", "GaussianMixture", "SelectionResult", "datasets", "select"]
+__version__ = "0.1.0"
