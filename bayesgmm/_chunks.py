@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Rows x components x features per chunk that keep the work space in cache-sized pieces.
-_WORKSPACE_ELEMENTS = 1 << 19
-
-
 def default_chunk_size(n_components: int, n_features: int, n_batch: int = 1) -> int:
-    """Rows per chunk so that chunk x K x D x batch stays near 2**19 elements (a power of two)."""
-    rows = _WORKSPACE_ELEMENTS // max(1, n_components * n_features * n_batch)
-    return int(min(1 << 16, max(64, 1 << max(0, rows.bit_length() - 1))))
+    """Rows per chunk: 256 on CPU (the work space stays in cache; fastest measured on 2 cores for
+    D = 2..64, K = 5..32), 65536 on accelerators, where wide chunks keep the device busy."""
+    return 256 if jax.default_backend() == "cpu" else 1 << 16
 
 
 def chunk_rows(X: np.ndarray, sample_weight: np.ndarray, chunk_size: int) -> tuple[jnp.ndarray, jnp.ndarray]:

@@ -131,24 +131,64 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
     log_det = cov.log_det_cholesky(params.precisions_cholesky, ct, d)
     log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
 
+    statistics = _chunk_statistics_feature_major if d <= FEATURE_MAJOR_MAX_FEATURES else _chunk_statistics_matmul
+
     def accumulate(carry, chunk):
-        total, nk, sum_diff, scatter = carry
         x, w = chunk
-        diff = cov.centered(x, params.means)
-        wlp = log_norm - 0.5 * cov.mahalanobis_sq(diff, params.precisions_cholesky, ct)
-        log_prob = logsumexp(wlp, axis=1)
-        resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]
-        total = total + jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
-        nk = nk + jnp.sum(resp, axis=0)
-        sum_diff = sum_diff + jnp.einsum("nk,knd->kd", resp, diff)
-        scatter = scatter + cov.scatter(diff, resp, ct)
-        return (total, nk, sum_diff, scatter), None
+        return tuple(a + b for a, b in zip(carry, statistics(x, w, params, log_norm))), None
 
     scatter_shape = (k, d, d) if ct in ("full", "tied") else (k, d)
     init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(scatter_shape, dtype))
     (total, nk, sum_diff, scatter), _ = jax.lax.scan(accumulate, init, (X, sample_weight))
     new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask, ct)
     return new_params, total / jnp.sum(sample_weight)
+
+
+# Up to this many features, a chunk is processed feature-major (D, K, C) with the D x D products
+# unrolled, so every operation runs along the long sample axis; above it, batched matmuls win
+# (measured on a 2-core CPU: 3-4x faster at D=2, 3x slower at D=8).
+FEATURE_MAJOR_MAX_FEATURES = 2
+
+
+def _chunk_statistics_matmul(x, w, params: GMMParams, log_norm):
+    """Per-chunk (sum w log p, n_k, sum r (x - m), scatter about m) with batched matmuls, (K, C, D) layout."""
+    ct = params.covariance_type
+    diff = cov.centered(x, params.means)
+    wlp = log_norm - 0.5 * cov.mahalanobis_sq(diff, params.precisions_cholesky, ct)
+    log_prob = logsumexp(wlp, axis=1)
+    resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]
+    total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
+    return total, jnp.sum(resp, axis=0), jnp.einsum("nk,knd->kd", resp, diff), cov.scatter(diff, resp, ct)
+
+
+def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm):
+    """The same statistics as :func:`_chunk_statistics_matmul`, feature-major (D, K, C), for small D."""
+    ct, p = params.covariance_type, params.precisions_cholesky
+    d = x.shape[1]
+    diff = x.T[:, None, :] - params.means.T[:, :, None]  # (D, K, C)
+    if ct == "full":
+        y = [sum(diff[i] * p[:, i, j, None] for i in range(d)) for j in range(d)]
+    elif ct == "tied":
+        y = [sum(diff[i] * p[i, j] for i in range(d)) for j in range(d)]
+    elif ct == "diag":
+        y = [diff[j] * p[:, j, None] for j in range(d)]
+    else:
+        y = [diff[j] * p[:, None] for j in range(d)]
+    wlp = log_norm[:, None] - 0.5 * sum(yj * yj for yj in y)  # (K, C)
+    top = jnp.max(wlp, axis=0)
+    unnormalised = jnp.exp(wlp - top)
+    norm = jnp.sum(unnormalised, axis=0)
+    log_prob = top + jnp.log(norm)
+    resp = unnormalised * (w / norm)  # (K, C)
+    total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
+    weighted = diff * resp  # (D, K, C)
+    sum_diff = jnp.sum(weighted, axis=-1).T
+    if ct in ("full", "tied"):
+        rows = [[jnp.sum(weighted[i] * diff[j], axis=-1) for j in range(d)] for i in range(d)]
+        scatter = jnp.stack([jnp.stack(row, axis=-1) for row in rows], axis=1)  # (K, D, D)
+    else:
+        scatter = jnp.sum(weighted * diff, axis=-1).T  # (K, D)
+    return total, jnp.sum(resp, axis=1), sum_diff, scatter
 
 
 class EMResult(NamedTuple):

@@ -126,7 +126,8 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     best = GaussianMixture(n_components=k, covariance_type=ct, n_init=n_init, tol=tol, max_iter=max_iter,
                            reg_covar=reg_covar, init_params=init_params, random_state=random_state,
                            chunk_size=chunk_size)
-    _install_fit(best, fits[ct, k], X, k)
+    with precision_scope(X_arr.dtype):
+        _install_fit(best, fits[ct, k], X, k)
     return SelectionResult(table=table, best_=best, criterion=criterion)
 
 

@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from bayesgmm.datasets import load_faithful
+
+
+@pytest.fixture(scope="session")
+def faithful() -> np.ndarray:
+    return load_faithful().to_numpy()
+
+
+def sample_mixture(seed: int, n: int = 600, weights=(0.5, 0.3, 0.2), spread: float = 6.0):
+    """Three well-separated 2-D Gaussian clusters with random full covariances; returns X, labels, means."""
+    rng = np.random.default_rng(seed)
+    k = len(weights)
+    means = rng.normal(0, spread, size=(k, 2)) + np.array([[0, 0], [3 * spread, 0], [0, 3 * spread]])[:k]
+    labels = rng.choice(k, size=n, p=weights)
+    X = np.empty((n, 2))
+    for j in range(k):
+        a = rng.normal(size=(2, 2))
+        cov = a @ a.T + 0.5 * np.eye(2)
+        idx = labels == j
+        X[idx] = rng.multivariate_normal(means[j], cov, size=idx.sum())
+    return X, labels, means
