@@ -75,34 +75,48 @@ def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covar
     )
 
 
-def m_step(X: jax.Array, resp: jax.Array, reg_covar, covariance_type, mask: jax.Array | None = None) -> GMMParams:
+def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | None = None) -> GMMParams:
     """M-step from weighted responsibilities, in two passes (means, then scatter about them).
 
     Parameters
     ----------
     X : array of shape (N, D), or chunked (n_chunks, chunk_size, D)
-    resp : array of shape (N, K), or chunked (n_chunks, chunk_size, K)
-        Responsibilities already multiplied by the sample weights.
+    resp : array of shape (N, K) or (n_chunks, chunk_size, K), or a function ``i -> (chunk_size, K)``
+        Responsibilities already multiplied by the sample weights (a function computes them one
+        chunk at a time, so that no N x K array is formed).
     reg_covar : float
         Added to the diagonal of every covariance.
     covariance_type : {"full", "tied", "diag", "spherical"}
     mask : bool array of shape (K,), optional
         Components that exist; the others get weight 0 (used to pad grids to one shape).
     """
+    X = jnp.asarray(X)
+    if not callable(resp):
+        resp = jnp.asarray(resp)
     if X.ndim == 2:
-        X, resp = X[None], resp[None]
-    k, d = resp.shape[-1], X.shape[-1]
+        X = X[None]
+        resp = resp if callable(resp) else resp[None]
+    resp_of_chunk = resp if callable(resp) else (lambda i: resp[i])
+    n_chunks, d = X.shape[0], X.shape[-1]
+    k = jax.eval_shape(resp_of_chunk, 0).shape[-1]
     if mask is None:
         mask = jnp.ones(k, dtype=bool)
-    nk = jnp.sum(resp, axis=(0, 1)) + _tiny(X.dtype)
-    means = jnp.einsum("csk,csd->kd", resp, X) / nk[:, None]
 
-    def accumulate(scatter, chunk):
-        x, r = chunk
-        return scatter + cov.scatter(cov.centered(x, means), r, covariance_type), None
+    def first_moments(carry, i):
+        nk, sums = carry
+        r = resp_of_chunk(i)
+        return (nk + jnp.sum(r, axis=0), sums + r.T @ X[i]), None
+
+    zeros = (jnp.zeros(k, X.dtype), jnp.zeros((k, d), X.dtype))
+    (nk, sums), _ = jax.lax.scan(first_moments, zeros, jnp.arange(n_chunks))
+    nk = nk + _tiny(X.dtype)
+    means = sums / nk[:, None]
+
+    def accumulate(scatter, i):
+        return scatter + cov.scatter(cov.centered(X[i], means), resp_of_chunk(i), covariance_type), None
 
     shape = (k, d, d) if covariance_type in ("full", "tied") else (k, d)
-    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(shape, X.dtype), (X, resp))
+    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(shape, X.dtype), jnp.arange(n_chunks))
     return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type)
 
 
@@ -282,15 +296,12 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
     lower_bounds : array of shape (n_init,)
         Final lower bound of every restart.
     """
-    flat_X = X.reshape(-1, X.shape[-1])
-    flat_w = sample_weight.reshape(-1)
-
     def one_restart(key):
         if init_method is None:
             params = GMMParams(init["weights"], init["means"], init["precisions_cholesky"], covariance_type)
         else:
-            resp = initial_responsibilities(key, flat_X, flat_w, mask, init_method)
-            params = m_step(X, resp.reshape(X.shape[:2] + resp.shape[-1:]), reg_covar, covariance_type, mask)
+            resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
+            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask)
             params = params.replace(**{name: value for name, value in init.items() if value is not None})
         return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len)
 

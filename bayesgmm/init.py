@@ -1,8 +1,11 @@
-"""Keyed initialisation in JAX: responsibilities from k-means, k-means++, random, random_from_data.
+"""Keyed initialisation in JAX: k-means, k-means++, random, random_from_data.
 
-Every method returns weighted responsibilities of shape (N, K) from which :func:`bayesgmm.em.m_step`
-gives the starting parameters, as scikit-learn does. Rows with zero sample weight (padding) are never
-chosen as seeds. ``mask`` marks the components that exist when a grid is padded to one K.
+Every method works on chunked data, ``X`` of shape (n_chunks, chunk_size, D) with ``sample_weight``
+of shape (n_chunks, chunk_size) (zero for padding rows, which are never chosen as seeds), and returns
+a function ``resp_of_chunk(i) -> (chunk_size, K)`` of weighted responsibilities, from which
+:func:`bayesgmm.em.m_step` gives the starting parameters as scikit-learn does. Nothing of size
+N x K x D, or N x K, is ever formed: work space is O(chunk_size x K). ``mask`` marks the components
+that exist when a grid is padded to one K.
 
 References
 ----------
@@ -12,6 +15,7 @@ Arthur, D. and Vassilvitskii, S. (2007). k-means++: the advantages of careful se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import jax
@@ -22,8 +26,11 @@ INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_d
 
 
 def _sq_distances(X: jax.Array, centers: jax.Array) -> jax.Array:
-    """Squared Euclidean distances, shape (N, K), from explicit differences (no cancellation)."""
-    return jnp.sum((X[:, None, :] - centers[None, :, :]) ** 2, axis=-1)
+    """Squared Euclidean distances from chunked X (C, S, D) to centers (M, D): shape (C, S, M).
+
+    Explicit differences (no |x|^2 - 2 x.c + |c|^2 cancellation), one chunk at a time.
+    """
+    return jax.lax.map(lambda x: jnp.sum((x[:, None, :] - centers[None, :, :]) ** 2, axis=-1), X)
 
 
 def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array) -> jax.Array:
@@ -32,26 +39,28 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
     Returns
     -------
     indices : int array of shape (K,)
-        Rows of X chosen as seeds; masked components repeat the first seed.
+        Flat row indices of the seeds; masked components repeat the first seed.
     """
     n_components = mask.shape[0]
     n_trials = 2 + int(math.log(n_components))
     keys = jax.random.split(key, n_components)
-    p = sample_weight / jnp.sum(sample_weight)
-    first = jax.random.choice(keys[0], X.shape[0], p=p)
-    closest = jnp.sum((X - X[first]) ** 2, axis=-1)
-    indices = jnp.zeros(n_components, jnp.int32).at[0].set(first.astype(jnp.int32))
+    flat_X = X.reshape(-1, X.shape[-1])
+    w = sample_weight.reshape(-1)
+    p = w / jnp.sum(w)
+    first = jax.random.choice(keys[0], w.shape[0], p=p).astype(jnp.int32)
+    closest = _sq_distances(X, flat_X[first][None]).reshape(-1)
+    indices = jnp.zeros(n_components, jnp.int32).at[0].set(first)
 
     def add_seed(k, carry):
         indices, closest = carry
-        potential = sample_weight * closest
+        potential = w * closest
         probs = jnp.where(jnp.sum(potential) > 0, potential / jnp.sum(potential), p)
-        candidates = jax.random.choice(keys[k], X.shape[0], shape=(n_trials,), p=probs)
-        trial_closest = jnp.minimum(closest[None, :], _sq_distances(X, X[candidates]).T)
-        best = jnp.argmin(trial_closest @ sample_weight)
+        candidates = jax.random.choice(keys[k], w.shape[0], shape=(n_trials,), p=probs).astype(jnp.int32)
+        trial_closest = jnp.minimum(closest[:, None], _sq_distances(X, flat_X[candidates]).reshape(-1, n_trials))
+        best = jnp.argmin(w @ trial_closest)
         chosen = jnp.where(mask[k], candidates[best], indices[0])
-        new_closest = jnp.where(mask[k], trial_closest[best], closest)
-        return indices.at[k].set(chosen.astype(jnp.int32)), new_closest
+        new_closest = jnp.where(mask[k], trial_closest[:, best], closest)
+        return indices.at[k].set(chosen), new_closest
 
     indices, _ = jax.lax.fori_loop(1, n_components, add_seed, (indices, closest))
     return indices
@@ -59,11 +68,19 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
 
 def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
                   max_iter: int = 100) -> jax.Array:
-    """Weighted Lloyd iterations from k-means++ seeds until the labels stop changing; labels (N,)."""
-    centers = X[kmeans_plusplus(key, X, sample_weight, mask)]
+    """Weighted Lloyd iterations from k-means++ seeds until the labels stop changing: labels (C, S)."""
+    n_components = mask.shape[0]
+    centers = X.reshape(-1, X.shape[-1])[kmeans_plusplus(key, X, sample_weight, mask)]
 
     def assign(centers):
-        return jnp.argmin(jnp.where(mask[None, :], _sq_distances(X, centers), jnp.inf), axis=1)
+        return jnp.argmin(jnp.where(mask, _sq_distances(X, centers), jnp.inf), axis=-1)
+
+    def update(centers, labels):
+        w = sample_weight.reshape(-1)
+        flat_labels = labels.reshape(-1)
+        sums = jax.ops.segment_sum(X.reshape(-1, X.shape[-1]) * w[:, None], flat_labels, n_components)
+        counts = jax.ops.segment_sum(w, flat_labels, n_components)
+        return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], centers)
 
     def cond(state):
         i, _, labels, previous = state
@@ -71,9 +88,7 @@ def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: 
 
     def body(state):
         i, centers, labels, _ = state
-        onehot = jax.nn.one_hot(labels, mask.shape[0], dtype=X.dtype) * sample_weight[:, None]
-        counts = jnp.sum(onehot, axis=0)
-        new_centers = jnp.where(counts[:, None] > 0, (onehot.T @ X) / jnp.maximum(counts, 1e-30)[:, None], centers)
+        new_centers = update(centers, labels)
         return i + 1, new_centers, assign(new_centers), labels
 
     labels = assign(centers)
@@ -82,22 +97,33 @@ def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: 
 
 
 def initial_responsibilities(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
-                             method: InitMethod) -> jax.Array:
-    """Weighted responsibilities (N, K) for the chosen initialisation ``method``."""
-    n_samples, n_components = X.shape[0], mask.shape[0]
-    if method == "kmeans":
-        resp = jax.nn.one_hot(kmeans_labels(key, X, sample_weight, mask), n_components, dtype=X.dtype)
-    elif method == "k-means++":
-        indices = kmeans_plusplus(key, X, sample_weight, mask)
-        resp = jnp.zeros((n_samples, n_components), X.dtype).at[indices, jnp.arange(n_components)].set(1.0)
+                             method: InitMethod) -> Callable[[jax.Array], jax.Array]:
+    """``resp_of_chunk(i)``: weighted responsibilities (chunk_size, K) of chunk ``i`` for ``method``."""
+    n_chunks, chunk_size = sample_weight.shape
+    n_components = mask.shape[0]
+    if method in ("kmeans", "k-means++", "random_from_data"):
+        if method == "kmeans":
+            labels = kmeans_labels(key, X, sample_weight, mask)
+        else:
+            if method == "k-means++":
+                seeds = kmeans_plusplus(key, X, sample_weight, mask)
+            else:
+                w = sample_weight.reshape(-1)
+                seeds = jax.random.choice(key, w.shape[0], shape=(n_components,), replace=False, p=w / jnp.sum(w))
+            labels = jnp.full(n_chunks * chunk_size, -1, jnp.int32).at[seeds].set(
+                jnp.where(mask, jnp.arange(n_components, dtype=jnp.int32), -1))
+            labels = labels.reshape(n_chunks, chunk_size)
+
+        def resp_of_chunk(i):
+            onehot = jax.nn.one_hot(labels[i], n_components, dtype=X.dtype)  # label -1 gives a zero row
+            return onehot * mask * sample_weight[i][:, None]
+
     elif method == "random":
-        resp = jax.random.uniform(key, (n_samples, n_components), X.dtype) * mask
-        resp = resp / jnp.sum(resp, axis=1, keepdims=True)
-    elif method == "random_from_data":
-        p = sample_weight / jnp.sum(sample_weight)
-        n_seeds = min(n_components, n_samples)
-        indices = jax.random.choice(key, n_samples, shape=(n_seeds,), replace=False, p=p)
-        resp = jnp.zeros((n_samples, n_components), X.dtype).at[indices, jnp.arange(n_seeds)].set(1.0)
+
+        def resp_of_chunk(i):
+            resp = jax.random.uniform(jax.random.fold_in(key, i), (chunk_size, n_components), X.dtype) * mask
+            return resp / jnp.sum(resp, axis=1, keepdims=True) * sample_weight[i][:, None]
+
     else:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
-    return resp * mask * sample_weight[:, None]
+    return resp_of_chunk
