@@ -35,6 +35,7 @@ sparse finite Gaussian mixtures. Statistics and Computing 26.
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import Literal, NamedTuple
 
 import jax
@@ -308,6 +309,7 @@ def cov_factor_from_covariances(covariances: ArrayLike, covariance_type: Covaria
     return jnp.sqrt(covariances)
 
 
+@partial(jax.jit, static_argnames="covariance_type")
 def sites_from_params(
     weights: ArrayLike, means: ArrayLike, covariances: ArrayLike, covariance_type: CovarianceType,
     weight_concentration: ArrayLike,
@@ -409,12 +411,14 @@ def gaussian_mixture_model(
         numpyro.sample("obs", mixture, obs=X)
 
 
+@partial(jax.jit, static_argnames="covariance_type")
 def draws_from_sites(sites: dict[str, jax.Array], covariance_type: CovarianceType) -> MixtureDraws:
     """Collect the model's sites (any leading sample axes) into :class:`MixtureDraws`."""
     factor = cov_factor_from_sites(sites, covariance_type)
     return MixtureDraws(jax.nn.softmax(sites["weight_logits"]), sites["means"], covariances_from_factor(factor, covariance_type), factor)
 
 
+@partial(jax.jit, static_argnames="covariance_type")
 def rescale_draws(draws: MixtureDraws, center: ArrayLike, scale: ArrayLike,
                   covariance_type: CovarianceType) -> MixtureDraws:
     """Map draws of a model fitted to ``(X - center) / scale`` back to the units of ``X``.
@@ -445,6 +449,7 @@ def rescale_draws(draws: MixtureDraws, center: ArrayLike, scale: ArrayLike,
                         covariances_from_factor(factor, covariance_type), factor)
 
 
+@partial(jax.jit, static_argnames="covariance_type")
 def component_log_joint(draw: MixtureDraws, X: ArrayLike, covariance_type: CovarianceType) -> jax.Array:
     """``log w_k + log N(x_i | mu_k, Sigma_k)`` for one draw.
 

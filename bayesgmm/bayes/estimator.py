@@ -1,0 +1,691 @@
+"""``BayesianGaussianMixture``: posteriors over Gaussian mixtures by NUTS or variational inference.
+
+The estimator is a thin shell: it validates input, standardises the data, fits EM for a starting
+point and a labelling reference, calls the pure inference functions of :mod:`bayesgmm.bayes.infer`
+once, relabels the draws (:mod:`bayesgmm.bayes.relabel`), maps them back to data units and stores
+an ArviZ ``DataTree`` (:mod:`bayesgmm.bayes.to_arviz`). Posterior predictive quantities are pure,
+jitted functions over the draws, reduced in chunks of draws so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from functools import partial
+from numbers import Integral, Real
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.typing import ArrayLike
+from scipy.linalg import solve_triangular
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+from xarray import DataTree
+
+from bayesgmm.bayes import infer
+from bayesgmm.bayes.models import (
+    COVARIANCE_TYPES,
+    CovarianceType,
+    MixtureDraws,
+    component_log_joint,
+    cov_factor_from_covariances,
+    default_priors,
+    draws_from_sites,
+    gaussian_mixture_model,
+    rescale_draws,
+    sites_from_params,
+    validate_priors,
+    weighted_moments,
+)
+from bayesgmm.bayes.relabel import relabel
+from bayesgmm.bayes.to_arviz import to_datatree
+
+#: Upper bound on the floats held per chunk of draws by the posterior predictive reductions.
+_CHUNK_FLOATS = 1 << 22
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure functions over draws (leading axis n_draws), jitted with static shapes and covariance type
+# ----------------------------------------------------------------------------------------------
+
+
+def draws_per_chunk(n_draws: int, n_samples: int, n_components: int) -> int:
+    """How many draws a reduction handles at once so that a chunk holds about 4M floats."""
+    return int(max(1, min(n_draws, _CHUNK_FLOATS // max(1, n_samples * n_components))))
+
+
+def _chunked(draws: MixtureDraws, chunk: int) -> tuple[MixtureDraws, jax.Array]:
+    """Pad the draw axis to a multiple of ``chunk`` (repeating the last draw) and split it into chunks.
+
+    Returns the draws with shape (n_chunks, chunk, ...) and a (n_chunks, chunk) mask of real draws.
+    """
+    n_draws = draws.weights.shape[0]
+    n_chunks = -(-n_draws // chunk)
+    pad = n_chunks * chunk - n_draws
+
+    def split(x: jax.Array) -> jax.Array:
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return x.reshape((n_chunks, chunk) + x.shape[1:])
+
+    mask = (jnp.arange(n_chunks * chunk) < n_draws).reshape(n_chunks, chunk)
+    return jax.tree.map(split, draws), mask
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def log_joint_by_draw(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
+                      chunk: int) -> jax.Array:
+    """``log w_k + log N(x_i | theta_k)`` per draw: shape (n_draws, n_samples, n_components)."""
+    return jax.lax.map(lambda d: component_log_joint(d, X, covariance_type), draws, batch_size=chunk)
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def pointwise_log_likelihood(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
+                             chunk: int) -> jax.Array:
+    """``log p(x_i | theta_s)`` per draw and observation: shape (n_draws, n_samples)."""
+    return jax.lax.map(lambda d: jax.nn.logsumexp(component_log_joint(d, X, covariance_type), axis=-1),
+                       draws, batch_size=chunk)
+
+
+def _fold_draws(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType, chunk: int, init: jax.Array,
+                update: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]) -> jax.Array:
+    """Fold ``update(acc, log_joint, keep)`` over chunks of draws.
+
+    ``log_joint`` has shape (chunk, n_samples, n_components) and ``keep`` (chunk,) marks real draws
+    (the last chunk is padded).
+    """
+    chunks, mask = _chunked(draws, chunk)
+
+    def body(acc: jax.Array, inputs: tuple[MixtureDraws, jax.Array]) -> tuple[jax.Array, None]:
+        block, keep = inputs
+        log_joint = jax.vmap(lambda d: component_log_joint(d, X, covariance_type))(block)
+        return update(acc, log_joint, keep), None
+
+    total, _ = jax.lax.scan(body, init, (chunks, mask))
+    return total
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def posterior_predictive_log_density(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
+                                     chunk: int) -> jax.Array:
+    """``log (1/S) sum_s p(x_i | theta_s)``: shape (n_samples,)."""
+    def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
+        log_lik = jnp.where(keep[:, None], jax.nn.logsumexp(log_joint, axis=-1), -jnp.inf)
+        return jnp.logaddexp(acc, jax.nn.logsumexp(log_lik, axis=0))
+
+    total = _fold_draws(draws, X, covariance_type, chunk, jnp.full(X.shape[0], -jnp.inf, X.dtype), update)
+    return total - jnp.log(draws.weights.shape[0])
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def mean_responsibilities(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
+                          chunk: int) -> jax.Array:
+    """Responsibilities averaged over draws: shape (n_samples, n_components)."""
+    def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
+        return acc + jnp.einsum("s,snk->nk", keep.astype(X.dtype), jax.nn.softmax(log_joint, axis=-1))
+
+    init = jnp.zeros((X.shape[0], draws.weights.shape[-1]), X.dtype)
+    return _fold_draws(draws, X, covariance_type, chunk, init, update) / draws.weights.shape[0]
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def coclustering_matrix(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
+                        chunk: int) -> jax.Array:
+    """``P(z_i = z_j)`` averaged over draws, ``sum_k r_ik r_jk`` per draw: shape (n_samples, n_samples)."""
+    def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
+        resp = jax.nn.softmax(log_joint, axis=-1)
+        return acc + jnp.einsum("s,snk,smk->nm", keep.astype(X.dtype), resp, resp)
+
+    init = jnp.zeros((X.shape[0], X.shape[0]), X.dtype)
+    return _fold_draws(draws, X, covariance_type, chunk, init, update) / draws.weights.shape[0]
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+def sampled_occupancy(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts: jax.Array,
+                      covariance_type: CovarianceType, chunk: int) -> jax.Array:
+    """Number of occupied components per draw, from assignments sampled from the responsibilities.
+
+    For draw ``s``, every observation with ``counts > 0`` gets ``z_i ~ Categorical(r_i^(s))``; a
+    component is occupied when at least one observation is assigned to it.
+
+    Returns
+    -------
+    jax.Array of int, shape (n_draws,)
+    """
+    keys = jax.random.split(key, draws.weights.shape[0])
+    k = draws.weights.shape[-1]
+    present = (counts > 0).astype(jnp.int32)
+
+    def occupied(inputs: tuple[jax.Array, MixtureDraws]) -> jax.Array:
+        draw_key, draw = inputs
+        z = jax.random.categorical(draw_key, component_log_joint(draw, X, covariance_type), axis=-1)
+        return jnp.sum(jnp.zeros(k, jnp.int32).at[z].add(present) > 0)
+
+    return jax.lax.map(occupied, (keys, draws), batch_size=chunk)
+
+
+def precisions_cholesky_from_covariances(covariances: np.ndarray, covariance_type: CovarianceType) -> np.ndarray:
+    """scikit-learn's ``precisions_cholesky_`` from covariances (host, float64)."""
+    covariances = np.asarray(covariances, dtype=np.float64)
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / np.sqrt(covariances)
+
+    def one(cov: np.ndarray) -> np.ndarray:
+        chol = np.linalg.cholesky(cov)
+        return solve_triangular(chol, np.eye(cov.shape[0]), lower=True).T
+
+    return one(covariances) if covariance_type == "tied" else np.stack([one(c) for c in covariances])
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def draws_in_data_units(sites: dict[str, jax.Array], center: jax.Array, scale: jax.Array,
+                        covariance_type: CovarianceType) -> MixtureDraws:
+    """Draws of the model fitted to standardised data, as :class:`MixtureDraws` in data units."""
+    return rescale_draws(draws_from_sites(sites, covariance_type), center, scale, covariance_type)
+
+
+def _flat(draws: MixtureDraws) -> MixtureDraws:
+    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), draws)
+
+
+def _unflat(draws: MixtureDraws, n_chains: int) -> MixtureDraws:
+    return jax.tree.map(lambda x: x.reshape((n_chains, -1) + x.shape[1:]), draws)
+
+
+# ----------------------------------------------------------------------------------------------
+# The estimator
+# ----------------------------------------------------------------------------------------------
+
+
+class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+    """Posterior over the parameters of a Gaussian mixture, by NUTS or variational inference.
+
+    The model (see :mod:`bayesgmm.bayes.models`) puts a Dirichlet prior on the weights, Normal priors
+    on the means, LogNormal priors on the component standard deviations and an LKJ prior on the
+    correlations (full and tied), and sums out the component assignments. The data are standardised
+    per feature before inference (one common scale for ``spherical``) and every output is mapped
+    back to data units. Chains start from the EM solution (perturbed per chain); draws are relabelled
+    against the EM solution and then the posterior mean, so per-component summaries and diagnostics
+    are meaningful.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of components. With a small ``weight_concentration_prior`` a generous value gives a
+        sparse overfitted mixture whose number of occupied components estimates the number of
+        clusters (``n_occupied_posterior_``).
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    inference : {"nuts", "vi"}, default="nuts"
+        NUTS (exact up to Monte Carlo error) or SVI with a multivariate normal guide (fast, approximate).
+    weight_concentration_prior : float, optional
+        Dirichlet concentration ``alpha`` of the weights, scikit-learn's name. Default
+        ``1 / n_components``. ``alpha`` well below 1 (0.01 to 0.1) empties superfluous components;
+        ``alpha >= 1`` spreads weight over all of them.
+    mean_prior : array of shape (n_features,), optional
+        Prior centre of the component means, in data units. Default: the data mean.
+    mean_prior_scale : float or array of shape (n_features,), optional
+        Prior standard deviation of the component means, in data units. Default: twice the data
+        standard deviation.
+    covariance_prior_scale : float or array of shape (n_features,), optional
+        Prior median of the component standard deviations, in data units. Default: half the data
+        standard deviation.
+    covariance_prior_log_sd : float, default=1.0
+        Prior standard deviation of the log component standard deviations.
+    lkj_concentration : float, default=2.0
+        LKJ concentration of the correlation matrices (full, tied).
+    num_chains : int, default=4
+    num_warmup : int, default=1000
+    num_samples : int, default=1000
+        NUTS: draws per chain. VI: number of draws from the fitted guide (stored as one chain).
+    chain_method : {"auto", "vectorized", "parallel", "sequential"}, default="auto"
+        "auto": one chain per device ("parallel") when there are enough devices; otherwise
+        "vectorized" (all chains in one batched loop) on accelerators and "sequential" on CPU, where
+        batching chains compiles about twice as slowly and runs slower because chains wait for the
+        longest trajectory.
+    dense_mass : bool, default=True
+    target_accept_prob : float, default=0.8
+    max_tree_depth : int, default=10
+    init_jitter : float, default=0.1
+        Standard deviation of the per-chain perturbation of the EM starting point (unconstrained
+        space, standardised data).
+    vi_steps : int, default=5000
+    vi_learning_rate : float, default=0.01
+    vi_guide : {"mvn", "lowrank"}, default="mvn"
+        AutoMultivariateNormal or AutoLowRankMultivariateNormal.
+    init : GaussianMixture, optional
+        A fitted EM estimator with the same ``n_components`` and ``covariance_type`` to start from
+        and relabel against. Default: fit ``bayesgmm.estimators.GaussianMixture`` with ``em_kwargs``.
+    em_kwargs : dict, optional
+        Extra arguments of that GaussianMixture (default ``{"n_init": 3}``).
+    relabel_iter : int, default=3
+        Rounds of relabelling against the posterior mean after the first round against EM.
+    progress_bar : bool, default=False
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    idata_ : xarray.DataTree
+        Relabelled posterior: groups ``posterior`` (``weights``, ``means``, ``covariances``),
+        ``sample_stats``, ``log_likelihood``, ``observed_data``, ``label_invariant`` (``log_lik``,
+        ``n_occupied``, ``weights_sorted``) and, with sample weights, ``constant_data``.
+    idata_raw_ : xarray.DataTree
+        The same draws before relabelling.
+    relabel_permutations_ : ndarray of shape (num_chains, num_samples, n_components)
+        ``idata_`` component ``k`` of a draw is ``idata_raw_`` component ``relabel_permutations_[c, s, k]``.
+    weights_, means_, covariances_, precisions_cholesky_
+        Posterior means of the relabelled draws (scikit-learn shapes).
+    n_occupied_posterior_ : ndarray of shape (n_components + 1,)
+        ``P(exactly k components hold data | X)``, k = 0..n_components: for each draw, every
+        observation gets an assignment sampled from its responsibilities, and a component is
+        occupied when it receives at least one observation.
+    em_ : GaussianMixture
+        The EM fit used as starting point and first relabelling reference.
+    n_divergences_ : int
+        Divergent transitions after warm-up (NUTS; 0 for VI).
+    n_grad_evals_ : int
+        Gradients of the log density evaluated: NUTS leapfrog steps over all chains, warm-up
+        included; VI optimisation steps. A hardware-independent measure of the cost of a fit.
+    elbo_trace_ : ndarray of shape (vi_steps,)
+        ELBO per optimisation step (VI; data units).
+    elbo_ : float
+        Final ELBO estimate (VI; data units).
+    fit_time_ : float
+        Seconds spent in ``fit``, compilation included.
+    n_features_in_, feature_names_in_
+        As in scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesgmm.bayes.estimator import BayesianGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, (50, 1)), rng.normal(3, 1, (50, 1))])
+    >>> bgm = BayesianGaussianMixture(2, inference="vi", vi_steps=500, num_samples=200,
+    ...                               random_state=0).fit(X)
+    >>> np.round(np.sort(bgm.means_.ravel()))
+    array([-3.,  3.])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: CovarianceType = "full",
+        inference: Literal["nuts", "vi"] = "nuts",
+        weight_concentration_prior: float | None = None,
+        mean_prior: ArrayLike | None = None,
+        mean_prior_scale: float | ArrayLike | None = None,
+        covariance_prior_scale: float | ArrayLike | None = None,
+        covariance_prior_log_sd: float = 1.0,
+        lkj_concentration: float = 2.0,
+        num_chains: int = 4,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        chain_method: infer.ChainMethod = "auto",
+        dense_mass: bool = True,
+        target_accept_prob: float = 0.8,
+        max_tree_depth: int = 10,
+        init_jitter: float = 0.1,
+        vi_steps: int = 5000,
+        vi_learning_rate: float = 0.01,
+        vi_guide: infer.GuideType = "mvn",
+        init: Any = None,
+        em_kwargs: dict[str, Any] | None = None,
+        relabel_iter: int = 3,
+        progress_bar: bool = False,
+        random_state: Any = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.inference = inference
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_prior = mean_prior
+        self.mean_prior_scale = mean_prior_scale
+        self.covariance_prior_scale = covariance_prior_scale
+        self.covariance_prior_log_sd = covariance_prior_log_sd
+        self.lkj_concentration = lkj_concentration
+        self.num_chains = num_chains
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.chain_method = chain_method
+        self.dense_mass = dense_mass
+        self.target_accept_prob = target_accept_prob
+        self.max_tree_depth = max_tree_depth
+        self.init_jitter = init_jitter
+        self.vi_steps = vi_steps
+        self.vi_learning_rate = vi_learning_rate
+        self.vi_guide = vi_guide
+        self.init = init
+        self.em_kwargs = em_kwargs
+        self.relabel_iter = relabel_iter
+        self.progress_bar = progress_bar
+        self.random_state = random_state
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        def positive_int(name: str, minimum: int = 1) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+        positive_int("n_components")
+        positive_int("num_chains")
+        positive_int("num_warmup", 0)
+        positive_int("num_samples")
+        positive_int("max_tree_depth")
+        positive_int("vi_steps")
+        positive_int("relabel_iter", 0)
+        options = {
+            "covariance_type": COVARIANCE_TYPES,
+            "inference": ("nuts", "vi"),
+            "chain_method": ("auto", "vectorized", "parallel", "sequential"),
+            "vi_guide": ("mvn", "lowrank"),
+        }
+        for name, allowed in options.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("vi_learning_rate", "init_jitter"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(self.target_accept_prob, Real) and 0 < self.target_accept_prob < 1):
+            raise ValueError(f"target_accept_prob must be in (0, 1), got {self.target_accept_prob!r}")
+
+    def _check_X(self, X: Any, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset, ensure_min_samples=1)
+        return np.asarray(X, dtype=np.float64)
+
+    def _check_sample_weight(self, sample_weight: Any, n_samples: int) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (n_samples,):
+            raise ValueError(f"sample_weight must have shape ({n_samples},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("sample_weight must be finite and non-negative with a positive sum")
+        return w
+
+    def _initial_mixture(self, X: np.ndarray, sample_weight: np.ndarray | None, seed: int) -> Any:
+        if self.init is not None:
+            em = self.init
+            for name in ("weights_", "means_", "covariances_"):
+                if not hasattr(em, name):
+                    raise ValueError(f"init must be a fitted GaussianMixture; it has no attribute {name}")
+            if getattr(em, "covariance_type", self.covariance_type) != self.covariance_type:
+                raise ValueError(f"init has covariance_type={em.covariance_type!r}, expected "
+                                 f"{self.covariance_type!r}")
+            if np.shape(em.means_) != (self.n_components, X.shape[1]):
+                raise ValueError(f"init has means_ of shape {np.shape(em.means_)}, expected "
+                                 f"{(self.n_components, X.shape[1])}")
+            return em
+        from bayesgmm.estimators import GaussianMixture
+
+        kwargs = {"n_init": 3, **(self.em_kwargs or {})}
+        em = GaussianMixture(self.n_components, covariance_type=self.covariance_type, random_state=seed, **kwargs)
+        return em.fit(X, sample_weight=sample_weight)
+
+    # -- fit -------------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: ArrayLike | None = None) -> BayesianGaussianMixture:
+        """Sample (NUTS) or approximate (VI) the posterior given ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Not modified. Column names of a DataFrame become the ``feature`` coordinates.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights multiplying each row's log-likelihood (weight 2 is a duplicated row).
+
+        Returns
+        -------
+        self
+        """
+        start = time.perf_counter()
+        self._check_params()
+        X_input = X
+        X = self._check_X(X, reset=True)
+        n_samples, n_features = X.shape
+        if n_samples < self.n_components:
+            raise ValueError(f"n_samples={n_samples} should be >= n_components={self.n_components}")
+        sample_weight = self._check_sample_weight(sample_weight, n_samples)
+        ct: CovarianceType = self.covariance_type
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        key = jax.random.key(seed)
+
+        center, scale = weighted_moments(X, sample_weight)
+        if ct == "spherical":  # a spherical covariance stays spherical only under one common scale
+            scale = np.full(n_features, np.sqrt(np.mean(scale**2)))
+        keep = slice(None) if sample_weight is None else sample_weight > 0  # zero weight: no information
+        Z = jnp.asarray((X[keep] - center) / scale, jnp.float32)
+        weights_fit = None if sample_weight is None else jnp.asarray(sample_weight[keep], jnp.float32)
+        priors = self._priors(Z, center, scale, weights_fit)
+        em = self._initial_mixture(X_input, sample_weight, seed)
+        init_sites = sites_from_params(*self._standardised_em(em, center, scale), ct, priors.weight_concentration)
+        model_args = (Z, priors)
+        model_kwargs = {"covariance_type": ct, "sample_weight": weights_fit}
+
+        if self.inference == "nuts":
+            result = infer.run_nuts(
+                jax.random.fold_in(key, 0), gaussian_mixture_model, model_args, model_kwargs, init_sites,
+                num_chains=self.num_chains, num_warmup=self.num_warmup, num_samples=self.num_samples,
+                chain_method=self.chain_method, dense_mass=self.dense_mass,
+                target_accept_prob=self.target_accept_prob, max_tree_depth=self.max_tree_depth,
+                init_jitter=self.init_jitter, progress_bar=self.progress_bar)
+            self.chain_method_ = result.chain_method
+            self.n_divergences_ = int(np.sum(np.asarray(result.sample_stats["diverging"])))
+            self.n_grad_evals_ = result.n_grad_evals
+        else:
+            result = infer.run_vi(
+                jax.random.fold_in(key, 1), gaussian_mixture_model, model_args, model_kwargs, init_sites,
+                num_steps=self.vi_steps, learning_rate=self.vi_learning_rate, num_samples=self.num_samples,
+                guide=self.vi_guide)
+            # The model saw (X - center) / scale: log p(x) = log p(z) - sum(log scale) per unit weight.
+            shift = float(np.sum(np.log(scale)) * (n_samples if sample_weight is None else sample_weight.sum()))
+            self.elbo_trace_ = np.asarray(result.elbo_trace, dtype=np.float64) - shift
+            self.elbo_ = float(result.elbo) - shift
+            self.n_divergences_ = 0
+            self.n_grad_evals_ = self.vi_steps  # one single-particle ELBO gradient per step
+
+        raw = draws_in_data_units(result.samples, jnp.asarray(center, jnp.float32), jnp.asarray(scale, jnp.float32), ct)
+        self._store_posterior(X, sample_weight, raw, em, result.sample_stats, jax.random.fold_in(key, 2))
+        self.em_ = em
+        self.fit_time_ = time.perf_counter() - start
+        self._warn_diagnostics()
+        return self
+
+    def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array | None) -> Any:
+        """Default priors on the standardised data, with user overrides mapped from data units."""
+        def standardised(value: Any, shift: bool = False) -> Any:
+            if value is None:
+                return None
+            value = np.asarray(value, dtype=np.float64)
+            return (value - center) / scale if shift else value / scale
+
+        priors = default_priors(
+            Z, self.n_components,
+            weight_concentration_prior=self.weight_concentration_prior,
+            mean_prior=standardised(self.mean_prior, shift=True),
+            mean_prior_scale=standardised(self.mean_prior_scale),
+            covariance_prior_scale=standardised(self.covariance_prior_scale),
+            covariance_prior_log_sd=self.covariance_prior_log_sd,
+            lkj_concentration=self.lkj_concentration,
+            sample_weight=sample_weight,
+        )
+        validate_priors(priors)
+        return priors
+
+    def _standardised_em(self, em: Any, center: np.ndarray,
+                         scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ct = self.covariance_type
+        cov = np.asarray(em.covariances_, dtype=np.float64)
+        if ct in ("full", "tied"):
+            cov = cov / np.outer(scale, scale)
+        elif ct == "diag":
+            cov = cov / scale**2
+        else:
+            cov = cov / scale[0] ** 2
+        return np.asarray(em.weights_), (np.asarray(em.means_) - center) / scale, cov
+
+    def _store_posterior(self, X: np.ndarray, sample_weight: np.ndarray | None, raw: MixtureDraws, em: Any,
+                         sample_stats: dict[str, jax.Array], key: jax.Array) -> None:
+        ct = self.covariance_type
+        n_chains = raw.weights.shape[0]
+        cov = jnp.asarray(em.covariances_, jnp.float32)
+        reference = MixtureDraws(jnp.asarray(em.weights_, jnp.float32), jnp.asarray(em.means_, jnp.float32), cov,
+                                 cov_factor_from_covariances(cov, ct))
+        flat_raw = _flat(raw)
+        flat, perms, _ = relabel(flat_raw, reference, ct, max_iter=self.relabel_iter)
+        self.relabel_permutations_ = perms.reshape(n_chains, -1, self.n_components)
+
+        Xj = jnp.asarray(X, jnp.float32)
+        n_draws = flat.weights.shape[0]
+        chunk = draws_per_chunk(n_draws, X.shape[0], self.n_components)
+        log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk)
+        if sample_weight is not None:
+            log_lik = log_lik * jnp.asarray(sample_weight, jnp.float32)
+        counts = jnp.ones(X.shape[0]) if sample_weight is None else jnp.asarray(sample_weight)
+        n_occupied = sampled_occupancy(key, flat, Xj, counts, ct, chunk)
+        invariant = {
+            "log_lik": np.asarray(jnp.sum(log_lik, axis=-1)).reshape(n_chains, -1),
+            "n_occupied": np.asarray(n_occupied).reshape(n_chains, -1),
+            "weights_sorted": np.asarray(-jnp.sort(-flat.weights, axis=-1)).reshape(n_chains, -1, self.n_components),
+        }
+        common = dict(X=X, log_likelihood=np.asarray(log_lik).reshape(n_chains, -1, X.shape[0]),
+                      feature_names=getattr(self, "feature_names_in_", None),
+                      sample_stats={name: np.asarray(v) for name, v in sample_stats.items()},
+                      label_invariant=invariant, sample_weight=sample_weight,
+                      attrs={"inference": self.inference, "covariance_type": ct,
+                             "n_components": self.n_components, "inference_library": "numpyro"})
+        self.idata_ = to_datatree(_unflat(flat, n_chains), ct, **common)
+        self.idata_raw_ = to_datatree(raw, ct, **{**common, "attrs": {**common["attrs"], "relabelled": 0}})
+        self.idata_.attrs["relabelled"] = 1
+        self.draws_ = flat
+
+        occupancy = np.bincount(np.asarray(n_occupied), minlength=self.n_components + 1)
+        self.n_occupied_posterior_ = occupancy / occupancy.sum()
+        weights = np.asarray(jnp.mean(flat.weights, axis=0), dtype=np.float64)
+        self.weights_ = weights / weights.sum()
+        self.means_ = np.asarray(jnp.mean(flat.means, axis=0), dtype=np.float64)
+        self.covariances_ = np.asarray(jnp.mean(flat.covariances, axis=0), dtype=np.float64)
+        self.precisions_cholesky_ = precisions_cholesky_from_covariances(self.covariances_, ct)
+
+    def _warn_diagnostics(self) -> None:
+        if self.n_divergences_:
+            warnings.warn(f"{self.n_divergences_} divergent transitions after warm-up; the posterior may be "
+                          "biased (try a higher target_accept_prob or a more informative prior)", UserWarning,
+                          stacklevel=3)
+        if self.inference == "nuts" and self.num_chains > 1:
+            worst = float(self.summary(kind="diagnostics")["r_hat"].max())
+            if not worst <= 1.05:
+                warnings.warn(f"worst R-hat after relabelling is {worst:.3f} > 1.05: the chains disagree; run "
+                              "longer chains or check idata_", UserWarning, stacklevel=3)
+
+    # -- posterior summaries ---------------------------------------------------------------------
+
+    def summary(self, var_names: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
+        """ArviZ summary (mean, sd, intervals, ESS, R-hat) of the relabelled posterior.
+
+        Parameters
+        ----------
+        var_names : list of str, optional
+            Default: ``weights``, ``means``, ``covariances`` from ``posterior`` and every
+            label-invariant quantity (``log_lik``, ``n_occupied``, ``weights_sorted``).
+        **kwargs
+            Passed to ``arviz.summary`` (default ``round_to="none"`` so every column is numeric).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scalar quantity.
+        """
+        from arviz_stats import summary
+
+        check_is_fitted(self, "idata_")
+        kwargs = {"round_to": "none", **kwargs}
+        posterior_vars = ["weights", "means", "covariances"] if var_names is None else list(var_names)
+        invariant = list(self.idata_["label_invariant"].data_vars)
+        frames = []
+        with warnings.catch_warnings():
+            # A constant quantity (e.g. n_occupied always equal to K) has no variance to diagnose.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            chosen = [v for v in posterior_vars if v in self.idata_["posterior"].data_vars]
+            if chosen:
+                frames.append(summary(self.idata_, var_names=chosen, **kwargs))
+            chosen = invariant if var_names is None else [v for v in posterior_vars if v in invariant]
+            if chosen:
+                frames.append(summary(self.idata_, var_names=chosen, group="label_invariant", **kwargs))
+        return pd.concat(frames)
+
+    # -- posterior predictive --------------------------------------------------------------------
+
+    def _predictive_inputs(self, X: Any) -> tuple[jax.Array, int]:
+        check_is_fitted(self, "draws_")
+        X = self._check_X(X, reset=False)
+        chunk = draws_per_chunk(self.draws_.weights.shape[0], X.shape[0], self.n_components)
+        return jnp.asarray(X, jnp.float32), chunk
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log posterior predictive density ``log (1/S) sum_s p(x | theta_s)`` of each row: shape (n_samples,)."""
+        Xj, chunk = self._predictive_inputs(X)
+        return np.asarray(posterior_predictive_log_density(self.draws_, Xj, self.covariance_type, chunk),
+                          dtype=np.float64)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean of :meth:`score_samples` (scikit-learn's convention)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities averaged over posterior draws: shape (n_samples, n_components)."""
+        Xj, chunk = self._predictive_inputs(X)
+        return np.asarray(mean_responsibilities(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable component of each row under :meth:`predict_proba`: shape (n_samples,)."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def coclustering(self, X: Any = None) -> np.ndarray:
+        """Posterior probability that rows ``i`` and ``j`` belong to the same component.
+
+        Label-invariant: ``mean_s sum_k r_ik^(s) r_jk^(s)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Default: the training data.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_samples)
+        """
+        if X is None:
+            check_is_fitted(self, "idata_")
+            X = self.idata_["observed_data"]["obs"].values
+            if hasattr(self, "feature_names_in_"):
+                X = pd.DataFrame(X, columns=self.feature_names_in_)
+        Xj, chunk = self._predictive_inputs(X)
+        chunk = max(1, min(chunk, _CHUNK_FLOATS // max(1, Xj.shape[0] ** 2)))
+        return np.asarray(coclustering_matrix(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+
+    def point_score_samples(self, X: Any) -> np.ndarray:
+        """``log p(x | weights_, means_, covariances_)`` per row, at the posterior means: shape (n_samples,)."""
+        check_is_fitted(self, "weights_")
+        Xj, _ = self._predictive_inputs(X)
+        cov = jnp.asarray(self.covariances_, jnp.float32)
+        point = MixtureDraws(jnp.asarray(self.weights_, jnp.float32)[None], jnp.asarray(self.means_, jnp.float32)[None],
+                             cov[None], cov_factor_from_covariances(cov, self.covariance_type)[None])
+        return np.asarray(pointwise_log_likelihood(point, Xj, self.covariance_type, 1)[0], dtype=np.float64)
+
+    def _n_parameters(self) -> int:
+        from bayesgmm.covariance import n_parameters
+
+        return n_parameters(self.covariance_type, self.n_components, self.n_features_in_)
+
+
+__all__ = ["BayesianGaussianMixture"]
