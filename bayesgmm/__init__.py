@@ -2,8 +2,9 @@
 
 from bayesgmm import datasets
 from bayesgmm.estimators import GaussianMixture
+from bayesgmm.io import ModelFileError, load, save
 from bayesgmm.params import GMMParams
 from bayesgmm.selection import SelectionResult, select
 
-__all__ = ["GMMParams", "GaussianMixture", "SelectionResult", "datasets", "select"]
+__all__ = ["GMMParams", "GaussianMixture", "ModelFileError", "SelectionResult", "datasets", "load", "save", "select"]
 __version__ = "0.1.0"

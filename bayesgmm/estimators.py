@@ -270,6 +270,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.covariances_ = np.asarray(cov.covariances_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
         self.precisions_ = np.asarray(cov.precisions_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
 
+    def save(self, path):
+        """Write the fitted model to ``path`` (portable, no pickle); read it back with :func:`bayesgmm.load`."""
+        from bayesgmm.io import save
+
+        return save(self, path)
+
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the labels of X (always equal to ``fit(X).predict(X)``)."""
         return self.fit(X, y, sample_weight=sample_weight).predict(X)

@@ -22,3 +22,18 @@ def sample_mixture(seed: int, n: int = 600, weights=(0.5, 0.3, 0.2), spread: flo
         idx = labels == j
         X[idx] = rng.multivariate_normal(means[j], cov, size=idx.sum())
     return X, labels, means
+
+
+@pytest.fixture(scope="session")
+def faithful_posterior():
+    """A small NUTS posterior (2 chains x 40 draws, diag, K=2) on Old Faithful, shared by io and plot tests."""
+    import warnings
+
+    from bayesgmm.bayes.estimator import BayesianGaussianMixture
+
+    X = load_faithful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # such short chains may warn about R-hat
+        model = BayesianGaussianMixture(2, covariance_type="diag", num_chains=2, num_warmup=60, num_samples=40,
+                                        random_state=0).fit(X)
+    return model, X
