@@ -24,10 +24,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from bayesgmm import covariance as cov
 from bayesgmm.init import initial_responsibilities
 from bayesgmm.params import GMMParams
+
+
+DATA_AXIS = "data"  # the mesh axis along which rows (chunks) are sharded
 
 
 def _tiny(dtype) -> float:
@@ -57,14 +62,23 @@ def e_step(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
     return log_prob, wlp - log_prob[:, None]
 
 
-def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type) -> GMMParams:
-    """M-step from statistics accumulated about ``shift`` (K, D)."""
+def _recenter(nk, sum_diff, scatter, covariance_type):
+    """Move statistics accumulated about a shift m to the new means m + sum_diff / n_k.
+
+    Returns (n_k + tiny, the change of means (K, D), the scatter about the new means).
+    """
     nk = nk + _tiny(nk.dtype)
     delta = sum_diff / nk[:, None]
     if covariance_type in ("full", "tied"):
         centered_scatter = scatter - sum_diff[:, :, None] * delta[:, None, :]
     else:
         centered_scatter = jnp.maximum(scatter - sum_diff * delta, 0.0)
+    return nk, delta, centered_scatter
+
+
+def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type) -> GMMParams:
+    """M-step from statistics accumulated about ``shift`` (K, D)."""
+    nk, delta, centered_scatter = _recenter(nk, sum_diff, scatter, covariance_type)
     covariances = cov.covariances_from_scatter(nk, centered_scatter, reg_covar, covariance_type)
     weights = jnp.where(mask, nk, 0.0)
     return GMMParams(
@@ -120,31 +134,16 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
     return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type)
 
 
-def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar, mask: jax.Array
-            ) -> tuple[GMMParams, jax.Array]:
-    """One EM iteration in one pass over chunked data.
+def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -> tuple[jax.Array, ...]:
+    """One pass over chunked data: (sum_n w_n log p(x_n), sum w, n_k, sum r (x - m), scatter about m).
 
-    Parameters
-    ----------
-    X : array of shape (n_chunks, chunk_size, D)
-    sample_weight : array of shape (n_chunks, chunk_size)
-    params : GMMParams
-    reg_covar : float
-    mask : bool array of shape (K,)
-
-    Returns
-    -------
-    new_params : GMMParams
-        Parameters after the M-step.
-    lower_bound : scalar array
-        Weighted mean log-likelihood of ``params`` (before the M-step), as scikit-learn reports it.
+    ``m`` are the current means; the statistics add over rows, so over chunks and devices.
     """
     ct = params.covariance_type
     k, d = params.means.shape
     dtype = params.means.dtype
     log_det = cov.log_det_cholesky(params.precisions_cholesky, ct, d)
     log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
-
     statistics = _chunk_statistics_feature_major if d <= FEATURE_MAJOR_MAX_FEATURES else _chunk_statistics_matmul
 
     def accumulate(carry, chunk):
@@ -154,8 +153,44 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
     scatter_shape = (k, d, d) if ct in ("full", "tied") else (k, d)
     init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(scatter_shape, dtype))
     (total, nk, sum_diff, scatter), _ = jax.lax.scan(accumulate, init, (X, sample_weight))
-    new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask, ct)
-    return new_params, total / jnp.sum(sample_weight)
+    return total, jnp.sum(sample_weight), nk, sum_diff, scatter
+
+
+def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar, mask: jax.Array,
+            mesh: Mesh | None = None) -> tuple[GMMParams, jax.Array]:
+    """One EM iteration in one pass over chunked data.
+
+    Parameters
+    ----------
+    X : array of shape (n_chunks, chunk_size, D)
+    sample_weight : array of shape (n_chunks, chunk_size)
+    params : GMMParams
+    reg_covar : float
+    mask : bool array of shape (K,)
+    mesh : jax.sharding.Mesh with one axis named "data", optional
+        When given, the chunks are split across its devices, each device makes its own pass, and the
+        statistics are summed across devices (``psum``); parameters stay replicated.
+
+    Returns
+    -------
+    new_params : GMMParams
+        Parameters after the M-step.
+    lower_bound : scalar array
+        Weighted mean log-likelihood of ``params`` (before the M-step), as scikit-learn reports it.
+    """
+    if mesh is None:
+        stats = pass_statistics(X, sample_weight, params)
+    else:
+        def sharded_pass(X, sample_weight, params):
+            return jax.lax.psum(pass_statistics(X, sample_weight, params), DATA_AXIS)
+
+        stats = jax.shard_map(sharded_pass, mesh=mesh, in_specs=(P(DATA_AXIS), P(DATA_AXIS), P()), out_specs=P(),
+                              check_vma=False)(
+            X, sample_weight, params)
+    total, total_weight, nk, sum_diff, scatter = stats
+    new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask,
+                                         params.covariance_type)
+    return new_params, total / total_weight
 
 
 # Up to this many features, a chunk is processed feature-major (D, K, C) with the D x D products
@@ -232,7 +267,7 @@ def _all_finite(params: GMMParams) -> jax.Array:
 
 
 def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, initial_lower_bound,
-           trace_len: int) -> EMResult:
+           trace_len: int, mesh: Mesh | None = None) -> EMResult:
     """Iterate :func:`em_step` in one ``lax.while_loop`` until ``|change| < tol``, NaN, or ``max_iter``."""
     dtype = params.means.dtype
 
@@ -241,7 +276,7 @@ def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, 
         return running & ~jnp.isnan(state.lower_bound) & (state.lower_bound < jnp.inf)
 
     def body(state: EMResult):
-        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask)
+        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask, mesh)
         finite = jnp.isfinite(lower_bound) & _all_finite(new_params)
         converged = (jnp.abs(lower_bound - state.lower_bound) < tol) & finite
         return EMResult(
@@ -271,8 +306,8 @@ def best_run(results: EMResult) -> EMResult:
 
 
 def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array, tol, reg_covar, max_iter,
-        initial_lower_bound, init: dict, *, covariance_type, init_method, n_init: int, trace_len: int
-        ) -> tuple[EMResult, jax.Array]:
+        initial_lower_bound, init: dict, *, covariance_type, init_method, n_init: int, trace_len: int,
+        mesh: Mesh | None = None) -> tuple[EMResult, jax.Array]:
     """Initialise ``n_init`` times and run EM on all restarts at once (vmap); keep the best.
 
     Parameters
@@ -288,6 +323,9 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
         as scikit-learn's ``*_init`` arguments do. When all three are given and ``init_method`` is
         None, they are the starting point (warm start).
     covariance_type, init_method, n_init, trace_len : static
+    mesh : jax.sharding.Mesh, optional (static)
+        Shard the data passes across devices (see :func:`em_step`); X must be split along its
+        first axis over the mesh's "data" axis.
 
     Returns
     -------
@@ -303,10 +341,68 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
             resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
             params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask)
             params = params.replace(**{name: value for name, value in init.items() if value is not None})
-        return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len)
+        return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len, mesh)
 
     results = jax.vmap(one_restart)(jax.random.split(key, n_init))
     return best_run(results), results.lower_bound
 
 
-fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len"))
+fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh"))
+
+
+class StreamState(NamedTuple):
+    """Running sufficient statistics of stepwise EM, per unit of sample weight.
+
+    Attributes
+    ----------
+    nk : array of shape (K,)
+        Running expected share of each component.
+    scatter : array
+        Running scatter about the current means (K, D, D) for full and tied, (K, D) otherwise.
+    n_steps : int scalar
+    """
+
+    nk: jax.Array
+    scatter: jax.Array
+    n_steps: jax.Array
+
+
+@jax.jit
+def stepwise_em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, state: StreamState,
+                     step_size, reg_covar) -> tuple[GMMParams, StreamState, jax.Array]:
+    """One stepwise (online) EM update from a mini-batch (Cappe and Moulines 2009).
+
+    The running statistics s move towards the mini-batch's statistics, ``s <- (1 - g) s + g s_batch``,
+    then the M-step maps them to parameters. With ``step_size = 1`` this is one batch EM step on the
+    mini-batch. The statistics are kept about the current means, so no E[xx^T] cancellation builds up.
+
+    Parameters
+    ----------
+    X : array of shape (n_chunks, chunk_size, D)
+    sample_weight : array of shape (n_chunks, chunk_size)
+    params : GMMParams
+    state : StreamState
+    step_size : float in (0, 1]
+    reg_covar : float
+
+    Returns
+    -------
+    params, state, lower_bound
+        The new parameters and running statistics, and the mini-batch's mean log-likelihood under
+        the old parameters.
+
+    References
+    ----------
+    Cappe, O. and Moulines, E. (2009). On-line expectation-maximization algorithm for latent data
+    models. JRSS B 71(3), 593-613.
+    """
+    ct = params.covariance_type
+    total, total_weight, nk, sum_diff, scatter = pass_statistics(X, sample_weight, params)
+    g = step_size
+    nk = (1 - g) * state.nk + g * nk / total_weight
+    sum_diff = g * sum_diff / total_weight  # the running statistics have no offset about the current means
+    scatter = (1 - g) * state.scatter + g * scatter / total_weight
+    new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar,
+                                         jnp.ones(nk.shape[0], bool), ct)
+    _, _, centered = _recenter(nk, sum_diff, scatter, ct)
+    return new_params, StreamState(nk, centered, state.n_steps + 1), total / total_weight

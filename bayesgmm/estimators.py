@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from bayesgmm import covariance as cov
 from bayesgmm import em
-from bayesgmm._chunks import chunk_rows, default_chunk_size
+from bayesgmm._chunks import chunk_rows, data_mesh, default_chunk_size
 from bayesgmm.init import INIT_METHODS
 from bayesgmm.params import COVARIANCE_TYPES, GMMParams
 
@@ -50,10 +50,36 @@ def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool =
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = {n_components}, n_samples = {X.shape[0]}"
         )
+    if X.dtype == np.float32:
+        _warn_float32_precision(X)
     sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
     if not np.all(np.isfinite(sample_weight)) or sample_weight.sum() <= 0:
         raise ValueError("sample_weight must be finite with a positive sum")
     return X, sample_weight
+
+
+class PrecisionWarning(UserWarning):
+    """float32 data whose offset dwarfs its spread: few significant digits of the spread survive."""
+
+
+def _warn_float32_precision(X: np.ndarray) -> None:
+    """Warn when a float32 column's |mean| / std leaves fewer than ~3 significant digits of its spread.
+
+    The EM core itself never cancels (it works on differences from the means), but the input values
+    are already rounded to float32: a column at 1e6 with unit spread is stored to 1/16.
+    """
+    mean = X.mean(axis=0, dtype=np.float64)
+    std = X.std(axis=0, dtype=np.float64)
+    ratio = np.abs(mean) / np.where(std > 0, std, np.inf)
+    digits = -np.log10(np.maximum(ratio * np.finfo(np.float32).eps, 1e-30))
+    worst = int(np.argmax(ratio))
+    if digits[worst] < 3:
+        warnings.warn(
+            f"X is float32 and column {worst} has |mean| / std = {ratio[worst]:.3g}: only about "
+            f"{max(digits[worst], 0):.1f} significant digits of its spread survive in float32. "
+            "Pass float64 data, or subtract the column means first.",
+            PrecisionWarning,
+        )
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -180,17 +206,72 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         start = time.perf_counter()
         self._validate_params()
         X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components)
+        self.__dict__.pop("_stream", None)
         with precision_scope(X.dtype):
-            self._fit(X, sample_weight)
+            self._fit(X, sample_weight, self.max_iter)
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _fit(self, X: np.ndarray, sample_weight: np.ndarray) -> None:
+    def partial_fit(self, X, y=None, sample_weight=None, step_size: float | None = None):
+        """Update the fit with one mini-batch by stepwise (online) EM.
+
+        The first call initialises from its batch (``init_params``, ``n_init``) and takes a full EM
+        step; each later call moves the running sufficient statistics towards the batch's by
+        ``step_size`` (default ``(t + 2) ** -0.6`` at step t, a decay Cappe and Moulines (2009)
+        show converges) and re-estimates the parameters. Passing over data that fits in memory
+        several times in shuffled batches approaches the batch EM optimum.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+        step_size : float in (0, 1], optional
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        ``n_iter_`` counts the updates, ``lower_bound_`` is the last batch's mean log-likelihood under
+        the parameters before its update, and ``converged_`` stays False: stepwise EM has no
+        convergence test.
+        """
+        self._validate_params()
+        first = not hasattr(self, "_stream")
+        X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components if first else 1, reset=first)
+        if not first:
+            X, sample_weight = X.astype(self.means_.dtype), sample_weight.astype(self.means_.dtype)
+        with precision_scope(X.dtype):
+            if first:
+                self._fit(X, sample_weight, max_iter=0)
+                k, d = self.means_.shape
+                scatter = np.zeros((k, d, d) if self.covariance_type in ("full", "tied") else (k, d), X.dtype)
+                self._stream = em.StreamState(np.zeros(k, X.dtype), scatter, np.zeros((), np.int32))
+            n_steps = int(self._stream.n_steps)
+            if step_size is None:
+                step_size = 1.0 if first else (n_steps + 2) ** -0.6
+            if not 0 < step_size <= 1:
+                raise ValueError(f"step_size must be in (0, 1], got {step_size}")
+            chunk = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+            Xc, wc = chunk_rows(X, sample_weight, chunk)
+            params, self._stream, bound = jax.device_get(em.stepwise_em_step(
+                Xc, wc, jax.tree_util.tree_map(jnp.asarray, self.params_), self._stream,
+                jnp.asarray(step_size, X.dtype), jnp.asarray(self.reg_covar, X.dtype)))
+            if not np.all(np.isfinite(params.means)) or not np.isfinite(bound):
+                raise ValueError("partial_fit produced non-finite values; try a larger reg_covar or scaled input data")
+            self._set_params(params, X.dtype)
+        self.n_iter_, self.lower_bound_, self.converged_ = int(self._stream.n_steps), float(bound), False
+        return self
+
+    def _fit(self, X: np.ndarray, sample_weight: np.ndarray, max_iter: int) -> None:
         n_features = X.shape[1]
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
         chunk = self.chunk_size or default_chunk_size(self.n_components, n_features, n_init)
-        Xc, wc = chunk_rows(X, sample_weight, chunk)
+        mesh = data_mesh()
+        Xc, wc = chunk_rows(X, sample_weight, chunk, mesh)
         if warm:
             init = {"weights": self.weights_, "means": self.means_, "precisions_cholesky": self.precisions_cholesky_}
             init_method, initial_lower_bound = None, self.lower_bound_
@@ -200,13 +281,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         init = {name: None if value is None else jnp.asarray(value, X.dtype) for name, value in init.items()}
         best, restart_bounds = em.fit_jit(
             key_from_random_state(self.random_state), Xc, wc, jnp.ones(self.n_components, bool),
-            jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(self.max_iter),
+            jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(max_iter),
             jnp.asarray(initial_lower_bound, X.dtype), init,
             covariance_type=self.covariance_type, init_method=init_method, n_init=n_init,
-            trace_len=trace_length(self.max_iter),
+            trace_len=trace_length(max_iter), mesh=mesh,
         )
         best = jax.device_get(best)
-        if self.max_iter > 0 and not np.isfinite(best.lower_bound):
+        if max_iter > 0 and not np.isfinite(best.lower_bound):
             raise ValueError(
                 "Fitting the mixture model failed: EM produced non-finite values (some components have "
                 "ill-defined covariances). Try fewer components, a larger reg_covar, or scaled input data."
@@ -220,7 +301,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             for i, bound in enumerate(np.asarray(restart_bounds)):
                 print(f"Initialization {i}: lower bound {bound:.6g}")
             print(f"Best: n_iter={self.n_iter_} lower_bound={self.lower_bound_:.6g} converged={self.converged_}")
-        if not self.converged_ and self.max_iter > 0:
+        if not self.converged_ and max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.",

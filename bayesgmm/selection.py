@@ -23,7 +23,7 @@ import pandas as pd
 
 from bayesgmm import covariance as cov
 from bayesgmm import em
-from bayesgmm._chunks import chunk_rows, default_chunk_size
+from bayesgmm._chunks import chunk_rows, data_mesh, default_chunk_size
 from bayesgmm.estimators import GaussianMixture, check_fit_data, key_from_random_state, precision_scope, trace_length
 from bayesgmm.params import COVARIANCE_TYPES, GMMParams
 
@@ -101,14 +101,15 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     rows, fits = [], {}
     with precision_scope(X_arr.dtype):
         chunk = chunk_size or default_chunk_size(k_max, n_features, n_init * len(ks))
-        Xc, wc = chunk_rows(X_arr, w, chunk)
+        mesh = data_mesh()
+        Xc, wc = chunk_rows(X_arr, w, chunk, mesh)
         dtype = X_arr.dtype
         keys = jax.random.split(key_from_random_state(random_state), len(covariance_types))
         for key, ct in zip(keys, covariance_types):
             result, loglik, map_log_resp = jax.device_get(_fit_grid(
                 jax.random.split(key, len(ks)), Xc, wc, masks, jnp.asarray(tol, dtype),
                 jnp.asarray(reg_covar, dtype), jnp.asarray(max_iter), covariance_type=ct, init_method=init_params,
-                n_init=n_init, trace_len=trace_length(max_iter)))
+                n_init=n_init, trace_len=trace_length(max_iter), mesh=mesh))
             for i, k in enumerate(ks):
                 p = cov.n_parameters(ct, k, n_features)
                 bic = -2 * loglik[i] + p * math.log(n_total)
@@ -144,9 +145,9 @@ def _install_fit(estimator: GaussianMixture, result: em.EMResult, X, k: int) -> 
     estimator.lower_bounds_ = [float(v) for v in result.lower_bounds[: estimator.n_iter_]]
 
 
-@functools.partial(jax.jit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len"))
+@functools.partial(jax.jit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh"))
 def _fit_grid(keys, X, sample_weight, masks, tol, reg_covar, max_iter, *, covariance_type, init_method, n_init,
-              trace_len):
+              trace_len, mesh):
     """Fit every grid point (a mask over the padded components) at once.
 
     Returns the best EM result per grid point, the total weighted log-likelihood of its final
@@ -156,7 +157,8 @@ def _fit_grid(keys, X, sample_weight, masks, tol, reg_covar, max_iter, *, covari
 
     def one(key, mask):
         best, _ = em.fit(key, X, sample_weight, mask, tol, reg_covar, max_iter, -jnp.inf, no_init,
-                         covariance_type=covariance_type, init_method=init_method, n_init=n_init, trace_len=trace_len)
+                         covariance_type=covariance_type, init_method=init_method, n_init=n_init, trace_len=trace_len,
+                         mesh=mesh)
         log_prob, log_resp = jax.lax.map(lambda x: em.e_step(x, best.params), X)
         loglik = jnp.sum(sample_weight * log_prob)
         map_log_resp = jnp.sum(sample_weight * jnp.max(log_resp, axis=-1))
