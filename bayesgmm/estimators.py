@@ -277,7 +277,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             init_method, initial_lower_bound = None, self.lower_bound_
         else:
             init = self._user_init(n_features, X.dtype)
-            init_method, initial_lower_bound = self.init_params, -np.inf
+            # with all three given, the estimate from init_params would be overwritten: skip it
+            given = all(value is not None for value in init.values())
+            init_method, initial_lower_bound = (None if given else self.init_params), -np.inf
         init = {name: None if value is None else jnp.asarray(value, X.dtype) for name, value in init.items()}
         best, restart_bounds = em.fit_jit(
             key_from_random_state(self.random_state), Xc, wc, jnp.ones(self.n_components, bool),
