@@ -51,18 +51,23 @@ class ModelFileError(ValueError):
     """A file that is not a readable bayesgmm model (corrupted, truncated, foreign or too new)."""
 
 
-def _estimator_classes() -> dict[str, type]:
-    """The only classes a model file may name."""
-    from bayesgmm.bayes.estimator import BayesianGaussianMixture
-    from bayesgmm.estimators import GaussianMixture
+#: The only classes a model file may name, with the modules they live in (imported only when needed,
+#: so loading an EM model does not import NumPyro).
+ESTIMATOR_CLASSES = {"GaussianMixture": "bayesgmm.estimators",
+                     "BayesianGaussianMixture": "bayesgmm.bayes.estimator"}
+RECORD_CLASSES = {"MixtureDraws": "bayesgmm.bayes.models"}
 
-    return {"GaussianMixture": GaussianMixture, "BayesianGaussianMixture": BayesianGaussianMixture}
+
+def _known(value: Any, table: dict[str, str]) -> bool:
+    return table.get(type(value).__name__) == type(value).__module__
 
 
-def _namedtuple_classes() -> dict[str, type]:
-    from bayesgmm.bayes.models import MixtureDraws
+def _class(name: Any, table: dict[str, str]) -> type | None:
+    if not isinstance(name, str) or name not in table:
+        return None
+    import importlib
 
-    return {"MixtureDraws": MixtureDraws}
+    return getattr(importlib.import_module(table[name]), name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -88,8 +93,6 @@ class _Encoder:
         return node
 
     def value(self, value: Any, where: str) -> Any:
-        from xarray import DataTree
-
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
@@ -103,7 +106,7 @@ class _Encoder:
             return self.array(value, where)
         if isinstance(value, np.random.RandomState):
             return {"__random_state__": self.value(value.get_state(), where)}
-        if isinstance(value, tuple) and type(value).__name__ in _namedtuple_classes():
+        if isinstance(value, tuple) and _known(value, RECORD_CLASSES):
             fields = {f: self.value(getattr(value, f), f"{where}.{f}") for f in value._fields}
             return {"__namedtuple__": type(value).__name__, "fields": fields}
         if isinstance(value, tuple):
@@ -114,9 +117,9 @@ class _Encoder:
             if not all(isinstance(k, str) for k in value):
                 raise TypeError(f"cannot save {where}: dictionary keys must be strings")
             return {"__dict__": {k: self.value(v, f"{where}[{k!r}]") for k, v in value.items()}}
-        if isinstance(value, DataTree):
+        if type(value).__name__ == "DataTree" and type(value).__module__.startswith("xarray"):
             return {"__datatree__": self.datatree(value, where)}
-        if isinstance(value, tuple(_estimator_classes().values())):
+        if _known(value, ESTIMATOR_CLASSES):
             return {"__estimator__": self.estimator(value, where)}
         raise TypeError(f"cannot save {where}: values of type {type(value).__name__} are not supported")
 
@@ -188,7 +191,7 @@ class _Decoder:
             rs.set_state(self.value(node["__random_state__"]))
             return rs
         if tag == "__namedtuple__":
-            cls = _namedtuple_classes().get(node["__namedtuple__"])
+            cls = _class(node["__namedtuple__"], RECORD_CLASSES)
             if cls is None:
                 raise self.fail(f"unknown record type {node['__namedtuple__']!r}")
             return cls(**{k: self.value(v) for k, v in node["fields"].items()})
@@ -212,11 +215,11 @@ class _Decoder:
         return xr.DataTree.from_dict(datasets)
 
     def estimator(self, node: dict[str, Any]) -> Any:
-        classes = _estimator_classes()
         name = node.get("class")
-        if name not in classes:
-            raise self.fail(f"unknown model class {name!r} (expected one of {sorted(classes)})")
-        model = classes[name](**{k: self.value(v) for k, v in node["params"].items()})
+        cls = _class(name, ESTIMATOR_CLASSES)
+        if cls is None:
+            raise self.fail(f"unknown model class {name!r} (expected one of {sorted(ESTIMATOR_CLASSES)})")
+        model = cls(**{k: self.value(v) for k, v in node["params"].items()})
         for attr, value in node["fitted"].items():
             if not (isinstance(attr, str) and attr.endswith("_") and attr.isidentifier()):
                 raise self.fail(f"invalid attribute name {attr!r}")
@@ -252,7 +255,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
     ValueError
         If ``model`` is not fitted.
     """
-    if type(model).__name__ not in _estimator_classes():
+    if not _known(model, ESTIMATOR_CLASSES):
         raise TypeError(f"save expects a GaussianMixture or BayesianGaussianMixture, got {type(model).__name__}")
     if not hasattr(model, "weights_"):
         raise ValueError(f"this {type(model).__name__} is not fitted yet: call fit before save")
