@@ -301,9 +301,8 @@ def _plots(plot: Any, sel: Any, model: Any, X: pd.DataFrame, out: Path, criterio
     """Write the report's PNG files; returns their names."""
     features = list(X.columns[: plot.MAX_PAIRWISE_FEATURES])
     figures = {"criterion.png": lambda: plot.criterion(sel, criterion)}
-    if X.shape[1] >= 2:
-        figures["clusters.png"] = lambda: plot.clusters(model, X, features=features)
-        figures["uncertainty.png"] = lambda: plot.uncertainty(model, X, features=features)
+    figures["clusters.png"] = lambda: plot.clusters(model, X, features=features)
+    figures["uncertainty.png"] = lambda: plot.uncertainty(model, X, features=features)
     if hasattr(model, "idata_"):
         figures["coclustering.png"] = lambda: plot.coclustering(model, X)
         if X.shape[1] >= 2:

@@ -8,7 +8,7 @@
 
 With more than two features, :func:`clusters` and :func:`uncertainty` draw a grid of pairwise
 panels (the projection of each Gaussian onto a pair of features is exact: the marginal of a
-Gaussian). Axis labels carry the feature names and, when the data frame declares them in
+Gaussian); with one feature they draw densities and uncertainties along it. Axis labels carry the feature names and, when the data frame declares them in
 ``X.attrs["units"]`` (as :func:`bayesgmm.datasets.load_faithful` does), their units. Traces, rank
 plots and other MCMC diagnostics are ArviZ's own (``arviz.plot_trace(model.idata_)``).
 
@@ -169,10 +169,18 @@ def _pair_grid(n: int, panel: float = 3.0) -> tuple[Figure, np.ndarray]:
 
 
 def _draw_pairs(idx: list[int], labels: list[str], ax: Axes | None, draw_panel, title: str,
-                legend_handles: list[Any] | None = None) -> Axes | Figure:
-    """Run ``draw_panel(ax, i, j)`` on one panel (two features) or on a pairwise grid (more)."""
-    if len(idx) < 2:
-        raise ValueError("these plots need at least two features; for one feature use a histogram")
+                legend_handles: list[Any] | None = None, draw_single=None, single_ylabel: str = "") -> Axes | Figure:
+    """Run ``draw_panel(ax, i, j)`` on one panel (two features) or on a pairwise grid (more);
+    with one feature, ``draw_single(ax, i)``."""
+    if len(idx) == 1:
+        ax = _axes(ax)
+        draw_single(ax, idx[0])
+        ax.set_xlabel(labels[idx[0]])
+        ax.set_ylabel(single_ylabel)
+        ax.set_title(title)
+        if legend_handles:
+            ax.legend(handles=legend_handles, fontsize="small", loc="best", framealpha=0.85)
+        return ax
     if len(idx) == 2:
         ax = _axes(ax)
         draw_panel(ax, idx[0], idx[1])
@@ -279,7 +287,8 @@ def clusters(model: Any, X: Any, *, level: float = 0.95, features: Sequence[int 
     level : float, default=0.95
         Each ellipse holds this fraction of its component's mass (in the 2-D projection).
     features : sequence of int or str, optional
-        Which features to show (default all). Two features give one panel, more a pairwise grid.
+        Which features to show (default all). Two features give one panel, more a pairwise grid;
+        one feature gives a histogram with the weighted component densities.
     ax : matplotlib Axes, optional
         Only for a single panel.
 
@@ -303,8 +312,22 @@ def clusters(model: Any, X: Any, *, level: float = 0.95, features: Sequence[int 
                                             linewidth=2))
             ax.plot(means[k, i], means[k, j], marker="X", color="black", markersize=8, linestyle="none")
 
-    return _draw_pairs(idx, labels, ax, panel, f"Clusters with {level:.0%} component ellipses",
-                       _component_handles(weights, colors, counts))
+    def single(ax: Axes, i: int) -> None:  # one feature: histogram and weighted component densities
+        x = values[:, i]
+        grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 400)
+        ax.hist(x, bins="auto", density=True, color="0.85", edgecolor="0.6")
+        total = np.zeros_like(grid)
+        for k in range(len(weights)):
+            sd = math.sqrt(covs[k][i, i])
+            density = weights[k] * np.exp(-0.5 * ((grid - means[k, i]) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+            total += density
+            ax.plot(grid, density, color=colors[k], linewidth=2)
+        ax.plot(grid, total, color="black", linewidth=1, linestyle="--")
+        ax.plot(x, np.zeros_like(x), "|", color="0.3", markersize=8, alpha=0.5)
+
+    title = f"Clusters with {level:.0%} component ellipses" if len(idx) > 1 else "Clusters: weighted component densities"
+    return _draw_pairs(idx, labels, ax, panel, title, _component_handles(weights, colors, counts),
+                       draw_single=single, single_ylabel="density")
 
 
 def uncertainty(model: Any, X: Any, *, features: Sequence[int | str] | None = None, level: float = 0.95,
@@ -344,8 +367,14 @@ def uncertainty(model: Any, X: Any, *, features: Sequence[int | str] | None = No
             ax.add_patch(covariance_ellipse(means[k, [i, j]], sub, level, fill=False, edgecolor="0.4",
                                             linestyle="--", linewidth=1))
 
+    def single(ax: Axes, i: int) -> None:
+        mappables.append(ax.scatter(values[order, i], u[order], c=u[order], s=sizes[order], cmap="viridis",
+                                    vmin=0.0, vmax=vmax, edgecolors="none", alpha=0.9))
+        ax.set_ylim(-0.03, vmax + 0.03)
+
     result = _draw_pairs(idx, labels, ax, panel,
-                         f"Assignment uncertainty (mean {u.mean():.3f}, {np.sum(u > 0.1)} points above 0.1)")
+                         f"Assignment uncertainty (mean {u.mean():.3f}, {np.sum(u > 0.1)} points above 0.1)",
+                         draw_single=single, single_ylabel="uncertainty")
     fig = result.figure if isinstance(result, Axes) else result
     target = result if isinstance(result, Axes) else [a for a in fig.axes if a.get_visible()]
     fig.colorbar(mappables[0], ax=target, label="uncertainty  1 − max p(k | x)")

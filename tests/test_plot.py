@@ -118,13 +118,21 @@ def test_uncertainty_colours_are_one_minus_max_probability(faithful_fit):
     assert len(ellipses(ax)) == 2
 
 
-def test_unfitted_model_and_single_feature_are_refused():
+def test_unfitted_model_is_refused():
     with pytest.raises(ValueError, match="not fitted"):
         plot.clusters(bg.GaussianMixture(2), np.zeros((5, 2)))
-    X = np.random.default_rng(0).normal(size=(30, 1))
-    gm = bg.GaussianMixture(1).fit(X)
-    with pytest.raises(ValueError, match="at least two features"):
-        plot.clusters(gm, X)
+
+
+def test_one_feature_shows_component_densities(faithful_fit):
+    _, X = faithful_fit
+    one = X[["waiting"]]
+    gm = bg.GaussianMixture(2, random_state=0).fit(one)
+    ax = plot.clusters(gm, one)
+    assert ax.get_xlabel() == "waiting (min)" and ax.get_ylabel() == "density"
+    assert len(ax.get_lines()) == 2 + 2  # two components, the mixture, the rug
+    assert len(ax.get_legend().get_texts()) == 2
+    ax = plot.uncertainty(gm, one)
+    assert ax.get_ylabel() == "uncertainty"
 
 
 def test_coclustering_from_a_matrix():
