@@ -90,7 +90,7 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
     >>> from bayesgmm.estimators import GaussianMixture
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> table = compare({"em1": GaussianMixture(1).fit(X), "em2": GaussianMixture(2, random_state=0).fit(X)}, X)
-    >>> table.loc["em1", "n_parameters"], bool(table.loc["em1", "bic"] < table.loc["em2", "bic"])
+    >>> int(table.loc["em1", "n_parameters"]), bool(table.loc["em1", "bic"] < table.loc["em2", "bic"])
     (5, True)
     """
     X_np = _as_array(X)

@@ -128,3 +128,19 @@ def test_cov_factor_round_trip():
     draw = MixtureDraws(jnp.ones(4) / 4, jnp.zeros((4, 3)), jnp.asarray(cov), factor)
     np.testing.assert_allclose(factor @ np.swapaxes(factor, -1, -2), cov, rtol=1e-5)
     assert component_log_joint(draw, jnp.zeros((2, 3)), "full").shape == (2, 4)
+
+
+def test_zero_weight_removes_a_row(data):
+    gm = sklearn_fit(data, "diag")
+    priors = default_priors(data, 3)
+    sites = sites_from_params(gm.weights_, gm.means_, gm.covariances_, "diag", priors.weight_concentration)
+
+    @jax.jit
+    def joint(X, sample_weight):
+        return log_density(gaussian_mixture_model, (X, priors),
+                           {"covariance_type": "diag", "sample_weight": sample_weight}, sites)[0]
+
+    weights = np.ones(len(data))
+    weights[:10] = 0.0
+    np.testing.assert_allclose(joint(data, jnp.asarray(weights)), joint(data[10:], jnp.ones(len(data) - 10)),
+                               rtol=1e-6)

@@ -462,9 +462,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         center, scale = weighted_moments(X, sample_weight)
         if ct == "spherical":  # a spherical covariance stays spherical only under one common scale
             scale = np.full(n_features, np.sqrt(np.mean(scale**2)))
-        keep = slice(None) if sample_weight is None else sample_weight > 0  # zero weight: no information
-        Z = jnp.asarray((X[keep] - center) / scale, jnp.float32)
-        weights_fit = None if sample_weight is None else jnp.asarray(sample_weight[keep], jnp.float32)
+        Z = jnp.asarray((X - center) / scale, jnp.float32)
+        weights_fit = None if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
         priors = self._priors(Z, center, scale, weights_fit)
         em = self._initial_mixture(X_input, sample_weight, seed)
         init_sites = sites_from_params(*self._standardised_em(em, center, scale), ct, priors.weight_concentration)
@@ -644,7 +643,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities averaged over posterior draws: shape (n_samples, n_components)."""
         Xj, chunk = self._predictive_inputs(X)
-        return np.asarray(mean_responsibilities(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        proba = np.asarray(mean_responsibilities(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)  # exact row sums after float32 accumulation
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of each row under :meth:`predict_proba`: shape (n_samples,)."""
@@ -653,7 +653,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     def coclustering(self, X: Any = None) -> np.ndarray:
         """Posterior probability that rows ``i`` and ``j`` belong to the same component.
 
-        Label-invariant: ``mean_s sum_k r_ik^(s) r_jk^(s)``.
+        Label-invariant: ``mean_s sum_k r_ik^(s) r_jk^(s)`` for ``i != j`` (assignments are independent
+        given the parameters), and 1 on the diagonal.
 
         Parameters
         ----------
@@ -671,7 +672,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                 X = pd.DataFrame(X, columns=self.feature_names_in_)
         Xj, chunk = self._predictive_inputs(X)
         chunk = max(1, min(chunk, _CHUNK_FLOATS // max(1, Xj.shape[0] ** 2)))
-        return np.asarray(coclustering_matrix(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        together = np.asarray(coclustering_matrix(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        together = np.clip(together, 0.0, 1.0)  # float32 sums of products can exceed 1 by ~1e-5
+        np.fill_diagonal(together, 1.0)  # a row always shares its own component
+        return together
 
     def point_score_samples(self, X: Any) -> np.ndarray:
         """``log p(x | weights_, means_, covariances_)`` per row, at the posterior means: shape (n_samples,)."""

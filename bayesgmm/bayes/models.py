@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 from functools import partial
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import jax
@@ -366,8 +367,8 @@ def gaussian_mixture_model(
     covariance_type : {"full", "tied", "diag", "spherical"}
         Static: picks the sites.
     sample_weight : array of shape (n_samples,), optional
-        Positive weights multiplying each observation's log-likelihood, so weight 2 is the same
-        as a duplicated row.
+        Non-negative weights multiplying each observation's log-likelihood, so weight 2 is the same
+        as a duplicated row and weight 0 removes the row.
 
     Notes
     -----
@@ -406,9 +407,20 @@ def gaussian_mixture_model(
             sites["corr_cholesky"] = numpyro.sample("corr_cholesky", dist.LKJCholesky(d, priors.lkj_concentration))
     weights = numpyro.deterministic("weights", jax.nn.softmax(weight_logits))
     mixture = mixture_distribution(weights, means, cov_factor_from_sites(sites, covariance_type), covariance_type)
-    weighting = contextlib.nullcontext() if sample_weight is None else numpyro.handlers.scale(scale=sample_weight)
-    with numpyro.plate("obs_id", n), weighting:
+    with numpyro.plate("obs_id", n), _weighting(sample_weight):
         numpyro.sample("obs", mixture, obs=X)
+
+
+@contextlib.contextmanager
+def _weighting(sample_weight: ArrayLike | None) -> Iterator[None]:
+    """Multiply each observation's log-likelihood by its weight; a zero weight masks the row out."""
+    if sample_weight is None:
+        yield
+        return
+    sample_weight = jnp.asarray(sample_weight)
+    positive = sample_weight > 0
+    with numpyro.handlers.mask(mask=positive), numpyro.handlers.scale(scale=jnp.where(positive, sample_weight, 1.0)):
+        yield
 
 
 @partial(jax.jit, static_argnames="covariance_type")
