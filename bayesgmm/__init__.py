@@ -11,7 +11,8 @@ from bayesgmm.selection import SelectionResult, select
 __all__ = [
     "BayesianGaussianMixture",
     "GMMParams",
-    "GaussianMixture", "ModelFileError",
+    "GaussianMixture",
+    "ModelFileError",
     "SelectionResult",
     "compare",
     "datasets",
