@@ -245,8 +245,7 @@ def run_pipeline(X: pd.DataFrame, *, name: str, out: Path, components: list[int]
         step = time.perf_counter()
         what = (f"NUTS: {chains} chain(s) x ({warmup} warm-up + {draws} draws)" if method == "nuts"
                 else f"VI: {draws * chains} draws from the fitted guide")
-        _progress(f"[2/{n_steps}] sampling the posterior of the chosen model with {what} "
-                  "(the first run compiles, about half of the time) ...")
+        _progress(f"[2/{n_steps}] sampling the posterior of the chosen model with {what} ...")
         model = BayesianGaussianMixture(best.n_components, covariance_type=best.covariance_type, inference=method,
                                         num_chains=chains, num_warmup=warmup, num_samples=draws * (
                                             1 if method == "nuts" else chains),
