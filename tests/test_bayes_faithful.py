@@ -44,6 +44,7 @@ def test_old_faithful_em_nuts_vi():
                                  random_state=0).fit(X)
     check_vi_agrees_with_nuts_at_a_fraction_of_the_cost(vi, nuts)
     check_compare_table(em, nuts, vi, X)
+    check_sample_weight_equals_duplicated_rows(X, em)
 
 
 def posterior_sd(fit, name: str) -> np.ndarray:
@@ -194,20 +195,28 @@ def check_compare_table(em, nuts, vi, X):
     assert np.isnan(other.loc["nuts", "elpd_loo"])
 
 
-def test_sample_weight_equals_duplicated_rows():
-    """Integer weights give the same posterior as repeating rows (VI: deterministic given the target)."""
-    X = load_faithful().to_numpy()
-    duplicated = np.concatenate([X, X[:50]])
-    weights = np.ones(len(duplicated))
+def check_sample_weight_equals_duplicated_rows(X, em):
+    """Integer weights give the same posterior as repeating rows (VI: deterministic given the target).
+
+    Both data sets have Old Faithful's 272 rows, so they reuse the compiled VI program: the first 222
+    rows plus copies of the first 50, against all 272 rows with weight 2 on the first 50 and 0 on the
+    last 50.
+    """
+    X = X.to_numpy()
+    repeated_rows = np.concatenate([X[:222], X[:50]])
+    weights = np.ones(len(X))
     weights[:50] = 2.0
-    weights[len(X):] = 0.0  # the copies are replaced by weight 2 on the originals
-    em = GaussianMixture(2, random_state=0).fit(duplicated)
-    fit = dict(inference="vi", vi_steps=1500, num_samples=500, init=em, random_state=0)
-    repeated = BayesianGaussianMixture(2, **fit).fit(duplicated, sample_weight=np.ones(len(duplicated)))
-    weighted = BayesianGaussianMixture(2, **fit).fit(duplicated, sample_weight=weights)
+    weights[222:] = 0.0
+    fit = dict(inference="vi", num_samples=1000, init=em, random_state=0)
+    repeated = BayesianGaussianMixture(2, **fit).fit(repeated_rows)
+    weighted = BayesianGaussianMixture(2, **fit).fit(X, sample_weight=weights)
     for name in PARAMETERS:
         np.testing.assert_allclose(getattr(weighted, name + "_"), getattr(repeated, name + "_"), rtol=2e-3,
                                    atol=1e-4)
     np.testing.assert_allclose(weighted.elbo_, repeated.elbo_, rtol=1e-3)
-    # The pointwise log-likelihood is weighted: zero for the removed copies.
-    assert np.all(weighted.idata_["log_likelihood"]["obs"].values[..., len(X):] == 0)
+    # The pointwise log-likelihood is weighted: zero for the removed rows, doubled for the repeated ones.
+    log_lik = weighted.idata_["log_likelihood"]["obs"].values
+    assert np.all(log_lik[..., 222:] == 0)
+    np.testing.assert_allclose(log_lik[..., :50].mean((0, 1)),
+                               2 * repeated.idata_["log_likelihood"]["obs"].values[..., :50].mean((0, 1)), rtol=1e-2)
+    assert "sample_weight" in weighted.idata_["constant_data"]

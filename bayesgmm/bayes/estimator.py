@@ -463,7 +463,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         if ct == "spherical":  # a spherical covariance stays spherical only under one common scale
             scale = np.full(n_features, np.sqrt(np.mean(scale**2)))
         Z = jnp.asarray((X - center) / scale, jnp.float32)
-        weights_fit = None if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
+        # Always weighted (ones by default): weighted and unweighted fits then share one compiled program.
+        weights_fit = jnp.asarray(np.ones(n_samples) if sample_weight is None else sample_weight, jnp.float32)
         priors = self._priors(Z, center, scale, weights_fit)
         em = self._initial_mixture(X_input, sample_weight, seed)
         init_sites = sites_from_params(*self._standardised_em(em, center, scale), ct, priors.weight_concentration)
@@ -499,7 +500,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self._warn_diagnostics()
         return self
 
-    def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array | None) -> Any:
+    def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array) -> Any:
         """Default priors on the standardised data, with user overrides mapped from data units."""
         def standardised(value: Any, shift: bool = False) -> Any:
             if value is None:
