@@ -87,6 +87,20 @@ def test_methods_need_a_fit(X):
         bgm.summary()
 
 
+def test_parallel_needs_a_device_per_chain(X):
+    import jax
+
+    chains = jax.local_device_count() + 1
+    with pytest.raises(ValueError, match="chain_method='parallel' needs a device per chain"):
+        BayesianGaussianMixture(2, num_chains=chains, chain_method="parallel", init=_em(X)).fit(X)
+
+
+def _em(X):
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(2, random_state=0).fit(X)
+
+
 def test_chain_method_and_chunk_choices():
     assert resolve_chain_method("vectorized", 4) == "vectorized"
     assert resolve_chain_method("auto", 1) in ("sequential", "vectorized")

@@ -1,8 +1,10 @@
 """Posterior inference for the mixture model: NUTS started from EM, and SVI with a correlated guide.
 
 Both entry points take the PRNG key first, return plain dictionaries of arrays with leading axes
-``(chain, draw)`` and never touch estimator state. Chains run vectorised in one compiled loop on a
-single device and in parallel (``pmap``) when there is a device per chain.
+``(chain, draw)`` and never touch estimator state. Each is one compiled program, cached on its
+static settings (model, shapes, numbers of steps), so a refit with new data values or priors does not
+recompile. Chains run in parallel (``pmap``) when there is a device per chain, otherwise batched
+(``vmap``) on accelerators and one after another on CPU (see :func:`resolve_chain_method`).
 
 References
 ----------
@@ -29,6 +31,7 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 ChainMethod = Literal["auto", "vectorized", "parallel", "sequential"]
 GuideType = Literal["mvn", "lowrank"]
+
 
 class NutsResult(NamedTuple):
     """Output of :func:`run_nuts`.
@@ -104,10 +107,13 @@ def jittered_init(
 ) -> dict[str, jax.Array]:
     """Per-chain initial points: ``init_sites`` mapped to the unconstrained space plus N(0, jitter^2) noise.
 
+    A non-finite unconstrained value (e.g. a correlation of exactly +-1 from a degenerate EM
+    component) starts at 0 instead.
+
     Returns
     -------
     dict of arrays of shape (num_chains, ...)
-        Unconstrained values, as ``MCMC.run(init_params=...)`` expects.
+        Unconstrained values, the form NUTS's ``init_kernel`` takes.
     """
     unconstrained = unconstrain_fn(model, model_args, model_kwargs, init_sites)
     flat, unravel = ravel_pytree(unconstrained)
@@ -294,6 +300,9 @@ def run_nuts(
     NutsResult
     """
     method = resolve_chain_method(chain_method, num_chains)
+    if method == "parallel" and jax.local_device_count() < num_chains:
+        raise ValueError(f"chain_method='parallel' needs a device per chain: {num_chains} chains, "
+                         f"{jax.local_device_count()} device(s); use 'auto', 'vectorized' or 'sequential'")
     static_kwargs, dynamic_kwargs = split_static(model_kwargs)
     total = num_warmup + num_samples
     progress_every = max(1, total // 100) if progress_bar else 0
