@@ -26,12 +26,12 @@ from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
-from xarray import DataTree
 
 from bayesgmm.bayes import infer
 from bayesgmm.bayes.models import (
     COVARIANCE_TYPES,
     CovarianceType,
+    GMMPriors,
     MixtureDraws,
     component_log_joint,
     cov_factor_from_covariances,
@@ -500,7 +500,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self._warn_diagnostics()
         return self
 
-    def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array) -> Any:
+    def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array) -> GMMPriors:
         """Default priors on the standardised data, with user overrides mapped from data units."""
         def standardised(value: Any, shift: bool = False) -> Any:
             if value is None:

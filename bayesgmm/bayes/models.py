@@ -427,7 +427,8 @@ def _weighting(sample_weight: ArrayLike | None) -> Iterator[None]:
 def draws_from_sites(sites: dict[str, jax.Array], covariance_type: CovarianceType) -> MixtureDraws:
     """Collect the model's sites (any leading sample axes) into :class:`MixtureDraws`."""
     factor = cov_factor_from_sites(sites, covariance_type)
-    return MixtureDraws(jax.nn.softmax(sites["weight_logits"]), sites["means"], covariances_from_factor(factor, covariance_type), factor)
+    weights = jax.nn.softmax(sites["weight_logits"])
+    return MixtureDraws(weights, sites["means"], covariances_from_factor(factor, covariance_type), factor)
 
 
 @partial(jax.jit, static_argnames="covariance_type")

@@ -42,7 +42,8 @@ def _full_factor(cov_factor: jax.Array, covariance_type: CovarianceType, n_compo
     if covariance_type == "full":
         return cov_factor
     if covariance_type == "tied":
-        return jnp.broadcast_to(cov_factor[..., None, :, :], cov_factor.shape[:-2] + (n_components, n_features, n_features))
+        shape = cov_factor.shape[:-2] + (n_components, n_features, n_features)
+        return jnp.broadcast_to(cov_factor[..., None, :, :], shape)
     if covariance_type == "spherical":
         cov_factor = cov_factor[..., None] * jnp.ones(n_features, cov_factor.dtype)
     return cov_factor[..., :, None] * jnp.eye(n_features, dtype=cov_factor.dtype)
