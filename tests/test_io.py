@@ -64,7 +64,7 @@ def test_file_is_plain_zip_with_json_and_npy(tmp_path, faithful):
 @pytest.mark.slow
 def test_bayesian_round_trip_keeps_posterior_and_predictions(tmp_path, faithful_posterior):
     bgm, X = faithful_posterior
-    loaded = bg.load(bg.save(bgm, tmp_path / "post.bgmm"))
+    loaded = bg.load(bgm.save(tmp_path / "post.bgmm"))
     assert type(loaded) is BayesianGaussianMixture
     assert loaded.idata_.identical(bgm.idata_)
     assert loaded.idata_raw_.identical(bgm.idata_raw_)

@@ -589,6 +589,13 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     # -- posterior summaries ---------------------------------------------------------------------
 
+    def save(self, path):
+        """Write the fitted model, posterior draws included, to ``path`` (portable, no pickle);
+        read it back with :func:`bayesgmm.load`."""
+        from bayesgmm.io import save
+
+        return save(self, path)
+
     def summary(self, var_names: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
         """ArviZ summary (mean, sd, intervals, ESS, R-hat) of the relabelled posterior.
 
