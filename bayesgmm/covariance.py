@@ -115,13 +115,6 @@ def precisions_cholesky_from_covariances(covariances: jax.Array, covariance_type
     return jax.lax.rsqrt(covariances)
 
 
-def precisions_cholesky_from_precisions(precisions: jax.Array, covariance_type: CovarianceType) -> jax.Array:
-    """P with P @ P.T = precision (lower-triangular Cholesky of the precision for full and tied)."""
-    if covariance_type in ("full", "tied"):
-        return jnp.linalg.cholesky(precisions)
-    return jnp.sqrt(precisions)
-
-
 def covariances_from_precisions_cholesky(precisions_cholesky: jax.Array, covariance_type: CovarianceType) -> jax.Array:
     """Sigma = inv(P @ P.T), through the Cholesky factor of the precision and triangular solves.
 

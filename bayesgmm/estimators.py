@@ -254,7 +254,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 step_size = 1.0 if first else (n_steps + 2) ** -0.6
             if not 0 < step_size <= 1:
                 raise ValueError(f"step_size must be in (0, 1], got {step_size}")
-            chunk = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+            chunk = self.chunk_size or default_chunk_size()
             Xc, wc = chunk_rows(X, sample_weight, chunk)
             params, self._stream, bound = jax.device_get(em.stepwise_em_step(
                 Xc, wc, jax.tree_util.tree_map(jnp.asarray, self.params_), self._stream,
@@ -269,7 +269,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_features = X.shape[1]
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
-        chunk = self.chunk_size or default_chunk_size(self.n_components, n_features, n_init)
+        chunk = self.chunk_size or default_chunk_size()
         mesh = data_mesh()
         Xc, wc = chunk_rows(X, sample_weight, chunk, mesh)
         if warm:
@@ -378,7 +378,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         dtype = self.means_.dtype
         X = X.astype(dtype, copy=False)
         with precision_scope(dtype):
-            chunk = self.chunk_size or default_chunk_size(self.n_components, X.shape[1])
+            chunk = self.chunk_size or default_chunk_size()
             Xc, _ = chunk_rows(X, np.ones(X.shape[0], dtype), chunk)
             params = jax.tree_util.tree_map(jnp.asarray, self.params_)
             log_prob, log_resp = _e_step_chunked(Xc, params)

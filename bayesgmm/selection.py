@@ -100,7 +100,7 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     masks = jnp.asarray(np.arange(k_max)[None, :] < np.array(ks)[:, None])
     rows, fits = [], {}
     with precision_scope(X_arr.dtype):
-        chunk = chunk_size or default_chunk_size(k_max, n_features, n_init * len(ks))
+        chunk = chunk_size or default_chunk_size()
         mesh = data_mesh()
         Xc, wc = chunk_rows(X_arr, w, chunk, mesh)
         dtype = X_arr.dtype
