@@ -235,7 +235,8 @@ def criterion(selection: Any, criterion: str | None = None, *, ax: Axes | None =
     Returns
     -------
     matplotlib.axes.Axes
-        One line per covariance type; the chosen model is circled.
+        One line per covariance type; the chosen model is circled and fits with a collapsed
+        component (the table's ``degenerate`` column) are crossed.
 
     Examples
     --------
@@ -261,6 +262,12 @@ def criterion(selection: Any, criterion: str | None = None, *, ax: Axes | None =
         values = np.where(np.isfinite(values), values, np.nan)
         ax.plot(rows["n_components"], values, marker=markers[t % len(markers)], color=colors[t], label=ct)
     finite = table[np.isfinite(table[criterion].astype(float))]
+    if "degenerate" in finite:
+        collapsed = finite[finite["degenerate"].astype(bool)]
+        if not collapsed.empty:
+            ax.plot(collapsed["n_components"], collapsed[criterion], marker="x", markersize=10, color="black",
+                    linestyle="none", label="collapsed component (never chosen)")
+        finite = finite[~finite["degenerate"].astype(bool)] if not collapsed.equals(finite) else finite
     if not finite.empty:
         best = finite.loc[finite[criterion].idxmin()]
         ax.plot([best["n_components"]], [best[criterion]], marker="o", markersize=16, markerfacecolor="none",

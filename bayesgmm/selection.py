@@ -3,6 +3,10 @@
 Each covariance type is one compiled program: the grid over K is padded to the largest K, the
 missing components are masked (weight 0), and all grid points and restarts run at once (vmap).
 
+A fit with a collapsed component (a spike on repeated values: its variance along some direction is
+below ``COLLAPSE_RATIO`` of the data's) has an unbounded likelihood in theory and a huge one in
+practice; it is flagged ``degenerate`` in the table and never chosen, as mclust gives such fits no BIC.
+
 Sign convention: AIC, BIC and ICL follow scikit-learn (lower is better). mclust reports
 ``BIC_mclust = 2 log L - p log n`` (higher is better), which is ``-table["bic"]``; the table carries
 ``log_likelihood`` and ``n_parameters`` so either convention is one line away.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -29,6 +34,10 @@ from bayesgmm.params import COVARIANCE_TYPES, GMMParams
 
 Criterion = Literal["bic", "aic", "icl"]
 
+#: A component has collapsed when its variance along some direction, in units of the data's
+#: variance (per feature), is below this: a standard deviation under 1/1000 of the data's.
+COLLAPSE_RATIO = 1e-6
+
 
 @dataclasses.dataclass(frozen=True)
 class SelectionResult:
@@ -38,9 +47,11 @@ class SelectionResult:
     ----------
     table : pandas.DataFrame
         One row per (covariance_type, n_components): ``log_likelihood`` (total, weighted),
-        ``n_parameters``, ``aic``, ``bic``, ``icl`` (lower is better), ``converged``, ``n_iter``.
+        ``n_parameters``, ``aic``, ``bic``, ``icl`` (lower is better), ``converged``, ``n_iter``,
+        ``degenerate`` (a component collapsed; see :data:`COLLAPSE_RATIO`).
     best_ : GaussianMixture
-        The fitted model that the criterion picks (no refit: the grid's own solution).
+        The fitted model that the criterion picks among the fits that are finite and not degenerate
+        (no refit: the grid's own solution).
     criterion : str
     """
 
@@ -70,6 +81,12 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     sample_weight : array-like of shape (n_samples,), optional
         The n in BIC is then the sum of the weights.
 
+    Notes
+    -----
+    A grid point whose fit has a collapsed component (for example one sitting on a value that the
+    data repeat, as rounded measurements do) is marked ``degenerate`` and not chosen; a
+    ``UserWarning`` says so when it would otherwise have won.
+
     Returns
     -------
     SelectionResult
@@ -96,6 +113,7 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     template._validate_params()
     X_arr, w = check_fit_data(template, X, sample_weight, ks[-1])
     n_total, n_features = float(w.sum()), X_arr.shape[1]
+    data_var = np.cov(X_arr, rowvar=False, aweights=w, bias=True).reshape(n_features, n_features).diagonal()
     k_max = ks[-1]
     masks = jnp.asarray(np.arange(k_max)[None, :] < np.array(ks)[:, None])
     rows, fits = [], {}
@@ -118,18 +136,53 @@ def select(X, n_components: Iterable[int] = range(1, 10),
                              "icl": bic - 2 * map_log_resp[i], "converged": bool(result.converged[i]),
                              "n_iter": int(result.n_iter[i])})
                 fits[ct, k] = jax.tree_util.tree_map(lambda leaf: leaf[i], result)
+                rows[-1]["degenerate"] = smallest_variance_ratio(fits[ct, k].params, k, data_var) < COLLAPSE_RATIO
     table = pd.DataFrame(rows)
-    finite = table[np.isfinite(table[criterion])]
-    if finite.empty:
-        raise ValueError("every fit in the grid failed with non-finite values; try a larger reg_covar")
-    best_row = finite.loc[finite[criterion].idxmin()]
-    ct, k = best_row["covariance_type"], int(best_row["n_components"])
+    ct, k = _choose(table, criterion)
     best = GaussianMixture(n_components=k, covariance_type=ct, n_init=n_init, tol=tol, max_iter=max_iter,
                            reg_covar=reg_covar, init_params=init_params, random_state=random_state,
                            chunk_size=chunk_size)
     with precision_scope(X_arr.dtype):
         _install_fit(best, fits[ct, k], X, k)
     return SelectionResult(table=table, best_=best, criterion=criterion)
+
+
+def smallest_variance_ratio(params: GMMParams, k: int, data_var: np.ndarray) -> float:
+    """Smallest variance along any direction of the first ``k`` components, in units of the data's
+    per-feature variance ``data_var`` (shape (n_features,)): min_k lambda_min(S^-1/2 Sigma_k S^-1/2),
+    computed as 1 / lambda_max of the standardised precision S^1/2 P_k S^1/2 (no inverse)."""
+    ct = params.covariance_type
+    chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    chol = chol if ct == "tied" else chol[:k]
+    root_var = np.sqrt(data_var)
+    if ct in ("full", "tied"):
+        scaled = root_var[:, None] * chol  # S^1/2 L, so that S^1/2 P S^1/2 = (S^1/2 L)(S^1/2 L)^T
+        largest = np.max(np.linalg.svd(np.reshape(scaled, (-1,) + scaled.shape[-2:]), compute_uv=False)) ** 2
+    else:
+        precisions = chol**2 if ct == "diag" else chol[:, None] ** 2
+        largest = np.max(precisions * data_var)
+    return float(1.0 / largest) if np.isfinite(largest) and largest > 0 else 0.0
+
+
+def _choose(table: pd.DataFrame, criterion: str) -> tuple[str, int]:
+    """The (covariance_type, n_components) with the lowest finite criterion among the fits that are not
+    degenerate; warns when a degenerate fit had the lowest value."""
+    finite = table[np.isfinite(table[criterion])]
+    if finite.empty:
+        raise ValueError("every fit in the grid failed with non-finite values; try a larger reg_covar")
+    sound = finite[~finite["degenerate"]]
+    if sound.empty:
+        warnings.warn("every fit in the grid has a collapsed component (is a column constant or nearly so?); "
+                      "choosing among them anyway", UserWarning, stacklevel=3)
+        sound = finite
+    best = sound.loc[sound[criterion].idxmin()]
+    lowest = finite.loc[finite[criterion].idxmin()]
+    if lowest.name != best.name:
+        warnings.warn(f"{lowest['covariance_type']} with {int(lowest['n_components'])} components has the lowest "
+                      f"{criterion.upper()} ({lowest[criterion]:.2f}) but a collapsed component (a spike on repeated "
+                      f"values); it is not chosen. Chosen: {best['covariance_type']} with "
+                      f"{int(best['n_components'])} components ({best[criterion]:.2f})", UserWarning, stacklevel=3)
+    return str(best["covariance_type"]), int(best["n_components"])
 
 
 def _install_fit(estimator: GaussianMixture, result: em.EMResult, X, k: int) -> None:

@@ -53,6 +53,16 @@ def test_criterion_plot_has_a_line_per_covariance_type_and_marks_the_best():
         plot.criterion(table, "icl")
 
 
+def test_criterion_plot_crosses_collapsed_fits_and_never_circles_them():
+    table = pd.DataFrame({"covariance_type": ["diag"] * 3, "n_components": [1, 2, 3],
+                          "bic": [30.0, 12.0, 5.0], "degenerate": [False, False, True]})
+    ax = plot.criterion(table)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["diag", "collapsed component (never chosen)", "chosen: diag, K = 2"]
+    crosses = ax.get_lines()[1]
+    assert crosses.get_marker() == "x" and crosses.get_xdata().tolist() == [3]
+
+
 def test_criterion_plot_of_a_selection_result(faithful_fit):
     gm, X = faithful_fit
     table = pd.DataFrame({"covariance_type": ["full", "full"], "n_components": [1, 2],

@@ -32,8 +32,9 @@ def test_table_is_consistent_with_the_estimator(faithful_selection, faithful):
     table, best = faithful_selection.table, faithful_selection.best_
     assert len(table) == 36
     assert set(table.columns) >= {"covariance_type", "n_components", "log_likelihood", "n_parameters", "aic", "bic",
-                                  "icl", "converged"}
+                                  "icl", "converged", "degenerate"}
     row = table.loc[table.bic.idxmin()]
+    assert not row.degenerate and table.degenerate.sum() <= 2  # diag K=9 sits on a repeated waiting time
     np.testing.assert_allclose(best.bic(faithful), row.bic, rtol=1e-9)
     np.testing.assert_allclose(best.aic(faithful), row.aic, rtol=1e-9)
     np.testing.assert_allclose(best.score(faithful) * len(faithful), row.log_likelihood, rtol=1e-9)
@@ -83,3 +84,37 @@ def test_one_compile_per_covariance_type(faithful):
     bg.select(faithful[:100], n_components=range(1, 4), covariance_types=["diag"], tol=1e-4, reg_covar=1e-4,
               random_state=1)
     assert selection._fit_grid._cache_size() == before
+
+
+def test_a_collapsed_component_is_flagged_and_never_chosen():
+    """12 rows share one y value (rounded data): a diagonal component can sit on them with variance
+    reg_covar and an unbounded-looking likelihood. mclust gives such fits no BIC; select flags them."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(6, 1, (150, 2)),
+                   np.column_stack([rng.normal(3, 1, 12), np.full(12, 3.0)])])
+    with pytest.warns(UserWarning, match="diag with 3 components has the lowest BIC .* collapsed component"):
+        sel = bg.select(X, n_components=[2, 3], covariance_types=["diag"], random_state=0)
+    table = sel.table.set_index("n_components")
+    assert table.degenerate.tolist() == [False, True]
+    assert table.bic[3] < table.bic[2]  # the spike wins on BIC ...
+    assert sel.best_.n_components == 2  # ... and is not chosen
+    spike = bg.GaussianMixture(3, covariance_type="diag", n_init=10, random_state=0).fit(X)
+    assert spike.covariances_.min() < 1e-5  # the collapsed variance is reg_covar, not the data's
+
+
+def test_smallest_variance_ratio_matches_numpy():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(3, 2, 2))
+    covariances = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(2)
+    data_var = np.array([4.0, 0.25])
+    params = bg.GMMParams(np.full(3, 1 / 3), np.zeros((3, 2)),
+                          np.linalg.cholesky(np.linalg.inv(covariances)), "full")
+    scale = np.diag(1 / np.sqrt(data_var))
+    expected = min(np.linalg.eigvalsh(scale @ c @ scale).min() for c in covariances[:2])
+    np.testing.assert_allclose(selection.smallest_variance_ratio(params, 2, data_var), expected, rtol=1e-10)
+    for ct, chol, var in [("diag", np.array([[1.0, 2.0], [0.5, 4.0]]), [2.0, 1 / 16]),
+                          ("spherical", np.array([2.0, 0.5]), [1.0, 0.25])]:
+        diag_params = bg.GMMParams(np.full(2, 0.5), np.zeros((2, 2)), chol, ct)
+        # variances 1/chol**2 in units of var: the smallest is 1 / max(chol**2 * var)
+        expected = 1 / np.max(np.broadcast_to(chol.reshape(2, -1) ** 2, (2, 2)) * np.asarray(var))
+        np.testing.assert_allclose(selection.smallest_variance_ratio(diag_params, 2, np.asarray(var)), expected)
