@@ -19,6 +19,10 @@ probability column per component), ``posterior_summary.csv`` (posterior only) an
 Progress goes to stderr and results to stdout. Errors are one line on stderr, ``bayesgmm: error:
 ...``; the exit status is 0 on success, 1 when the data or a file is at fault and 2 for a bad
 command line. Set ``BAYESGMM_DEBUG=1`` to see the traceback of a library error.
+
+Compiled programs are kept in a persistent cache (``$XDG_CACHE_HOME/bayesgmm/jax``, by default
+``~/.cache/bayesgmm/jax``; set ``BAYESGMM_CACHE_DIR`` to move it, or to an empty string to turn
+it off), so a second run on data of the same shape skips most of the compilation.
 """
 
 from __future__ import annotations
@@ -361,10 +365,38 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+def compilation_cache_dir() -> Path | None:
+    """Where the command keeps compiled programs: ``BAYESGMM_CACHE_DIR`` (empty: none), else
+    ``$XDG_CACHE_HOME/bayesgmm/jax`` or ``~/.cache/bayesgmm/jax``."""
+    configured = os.environ.get("BAYESGMM_CACHE_DIR")
+    if configured is not None:
+        return Path(configured).expanduser() if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bayesgmm" / "jax"
+
+
+def _use_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache for this process (the command owns its process;
+    the library itself never changes JAX settings)."""
+    cache = compilation_cache_dir()
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``bayesgmm`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     _one_line_warnings()
+    _use_compilation_cache()
     commands = {"demo": _demo, "fit": _fit, "predict": _predict}
     try:
         return commands[args.command](args)

@@ -1,7 +1,13 @@
+import os
+
 import numpy as np
 import pytest
 
 from bayesgmm.datasets import load_faithful
+
+# The command's persistent compilation cache stays off in tests (main() runs in-process);
+# tests/test_cli.py turns it on for its own subprocesses.
+os.environ["BAYESGMM_CACHE_DIR"] = ""
 
 
 @pytest.fixture(scope="session")

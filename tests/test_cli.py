@@ -1,5 +1,6 @@
 """The bayesgmm command: reports, predictions, and one-line errors with Unix exit codes."""
 
+import os
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import bayesgmm as bg  # noqa: E402
-from bayesgmm.cli import main, parse_components  # noqa: E402
+from bayesgmm.cli import compilation_cache_dir, main, parse_components  # noqa: E402
 
 
 @pytest.fixture
@@ -144,6 +145,30 @@ def test_real_process_exit_status_and_stderr(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("bayesgmm fit: error: the following arguments are required: DATA.csv "
                                    "(see bayesgmm fit --help)")
+
+
+def test_compilation_cache_location(monkeypatch, tmp_path):
+    monkeypatch.setenv("BAYESGMM_CACHE_DIR", "")
+    assert compilation_cache_dir() is None
+    monkeypatch.setenv("BAYESGMM_CACHE_DIR", str(tmp_path / "c"))
+    assert compilation_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("BAYESGMM_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir() == tmp_path / "bayesgmm" / "jax"
+
+
+def test_second_run_takes_its_programs_from_the_cache(tmp_path, blobs_csv):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "BAYESGMM_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "bayesgmm", "fit", str(blobs_csv), "--columns", "x,y", "--components", "1-2",
+               "--covariance", "spherical", "--out", str(tmp_path / "report")]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) >= 2  # at least the selection grid and the predictions
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new was compiled
 
 
 @pytest.mark.slow
