@@ -26,6 +26,14 @@ _SHARDED_SCRIPT = textwrap.dedent("""
         out[ct] = {"lower_bound": gm.lower_bound_, "means": gm.means_.tolist(), "n_iter": gm.n_iter_}
     sel = bg.select(X, n_components=[2, 3], covariance_types=["tied"], random_state=0, chunk_size=256)
     out["select"] = sel.table.log_likelihood.tolist()
+    from bayesgmm import _chunks
+    with jax.enable_x64(True):
+        w = np.linspace(0.5, 2.0, len(X))
+        host = _chunks.chunk_rows(X, w, 256, _chunks.data_mesh())
+        _chunks.TRANSFER_BLOCK_BYTES = 4096  # large-data path: blocks written into the device array
+        blocks = _chunks.chunk_rows(X, w, 256, _chunks.data_mesh())
+        out["blocks_equal"] = all(np.array_equal(np.asarray(a), np.asarray(b)) and a.dtype == b.dtype
+                                  and a.sharding.is_equivalent_to(b.sharding, a.ndim) for a, b in zip(host, blocks))
     print(json.dumps(out))
 """)
 
@@ -49,6 +57,27 @@ def test_one_and_four_devices_give_the_same_fit(tmp_path):
         np.testing.assert_allclose(four[ct]["lower_bound"], one[ct]["lower_bound"], rtol=1e-10)
         np.testing.assert_allclose(four[ct]["means"], one[ct]["means"], rtol=1e-8)
     np.testing.assert_allclose(four["select"], one["select"], rtol=1e-8)
+    assert one["blocks_equal"] and four["blocks_equal"]
+
+
+def test_large_data_goes_to_the_device_in_blocks(monkeypatch):
+    """Above TRANSFER_BLOCK_BYTES the rows are written block by block into the padded device array
+    (no padded host copy): same chunks, same zero-weight padding, same fit."""
+    from bayesgmm import _chunks
+
+    X, _, _ = sample_mixture(2, n=1000)
+    X32 = X.astype(np.float32)
+    w = np.linspace(0.5, 2.0, len(X), dtype=np.float32)
+    host = _chunks.chunk_rows(X32, w, 96)
+    before = bg.GaussianMixture(3, random_state=0, chunk_size=96).fit(X32)
+    monkeypatch.setattr(_chunks, "TRANSFER_BLOCK_BYTES", 1000)  # 125 rows of 2 float32: 9 blocks
+    blocks = _chunks.chunk_rows(X32, w, 96)
+    assert blocks[0].shape == (11, 96, 2)
+    for a, b in zip(host, blocks):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
+    np.testing.assert_array_equal(np.asarray(blocks[0]).reshape(-1, 2)[1000:], 0.0)
+    after = bg.GaussianMixture(3, random_state=0, chunk_size=96).fit(X32)
+    np.testing.assert_array_equal(after.means_, before.means_)
 
 
 def test_stepwise_em_reaches_the_batch_optimum():
