@@ -40,6 +40,11 @@ def _posterior_columns(fit: Any, X: np.ndarray) -> dict[str, float]:
                       UserWarning, stacklevel=3)
         return {**columns, "elpd_loo": math.nan, "elpd_loo_se": math.nan, "p_loo": math.nan,
                 "pareto_k_max": math.nan}
+    if "log_likelihood" not in tree.children:
+        warnings.warn(f"{tree.attrs.get('log_likelihood_omitted', 'no pointwise log-likelihood')}: elpd_loo and "
+                      "p_loo are left out", UserWarning, stacklevel=3)
+        return {**columns, "elpd_loo": math.nan, "elpd_loo_se": math.nan, "p_loo": math.nan,
+                "pareto_k_max": math.nan}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high Pareto k is reported in its own column
         if fit.inference == "vi":
@@ -75,7 +80,8 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
           the posterior means of weights, means and covariances)
         - ``n_parameters``, ``aic`` (``-2 log L + 2 p``), ``bic`` (``-2 log L + p log n``)
         - ``elpd_loo``, ``elpd_loo_se``, ``p_loo``, ``pareto_k_max``: PSIS-LOO (posteriors only; VI
-          draws are importance-corrected by ``p / q`` with ``arviz.loo_approximate_posterior``)
+          draws are importance-corrected by ``p / q`` with ``arviz.loo_approximate_posterior``;
+          NaN, with a warning, when the fit left its pointwise log-likelihood out for size)
         - ``elbo``: VI only
         - ``r_hat_max``, ``ess_bulk_min``: over weights, means and covariances after relabelling
           (R-hat needs several chains, so NUTS only)

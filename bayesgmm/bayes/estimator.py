@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesgmm.bayes import infer
+from bayesgmm.bayes.infer import row_blocks
 from bayesgmm.bayes.models import (
     COVARIANCE_TYPES,
     CovarianceType,
@@ -48,6 +49,10 @@ from bayesgmm.bayes.to_arviz import to_datatree
 
 #: Upper bound on the floats held per chunk of draws by the posterior predictive reductions.
 _CHUNK_FLOATS = 1 << 22
+#: Largest pointwise log-likelihood (draws x rows floats; 256 MiB in float32) stored in ``idata_``.
+#: Above it the ``log_likelihood`` group is left out (with a warning and the DataTree attribute
+#: ``log_likelihood_omitted``) instead of risking running out of memory; raise it to keep the group.
+MAX_POINTWISE_LOG_LIKELIHOOD = 1 << 26
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,6 +63,15 @@ _CHUNK_FLOATS = 1 << 22
 def draws_per_chunk(n_draws: int, n_samples: int, n_components: int) -> int:
     """How many draws a reduction handles at once so that a chunk holds about 4M floats."""
     return int(max(1, min(n_draws, _CHUNK_FLOATS // max(1, n_samples * n_components))))
+
+
+def rows_per_block(n_samples: int, n_components: int, n_draws: int) -> int:
+    """Rows a reduction over ``n_draws`` draws at once handles per block so that it holds about 4M floats.
+
+    All rows (one block) when they fit; otherwise a multiple of 8 rows, at least 8.
+    """
+    rows = _CHUNK_FLOATS // max(1, n_draws * n_components)
+    return int(n_samples if rows >= n_samples else max(8, rows - rows % 8))
 
 
 def _chunked(draws: MixtureDraws, chunk: int) -> tuple[MixtureDraws, jax.Array]:
@@ -145,13 +159,35 @@ def coclustering_matrix(draws: MixtureDraws, X: jax.Array, covariance_type: Cova
     return _fold_draws(draws, X, covariance_type, chunk, init, update) / draws.weights.shape[0]
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows"))
+def total_log_likelihood(draws: MixtureDraws, X: jax.Array, sample_weight: jax.Array,
+                         covariance_type: CovarianceType, chunk: int, rows: int) -> jax.Array:
+    """``sum_i w_i log p(x_i | theta_s)`` per draw: shape (n_draws,).
+
+    ``chunk`` draws at a time, each over blocks of ``rows`` rows: the work space is
+    O(chunk x rows x n_components) and no (n_draws, n_samples) array is formed.
+    """
+    X_blocks, w_blocks = row_blocks(X, sample_weight, rows)
+
+    def one(draw: MixtureDraws) -> jax.Array:
+        def add_block(total: jax.Array, block: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            X_block, w_block = block
+            log_lik = jax.nn.logsumexp(component_log_joint(draw, X_block, covariance_type), axis=-1)
+            return total + jnp.sum(jnp.where(w_block > 0, w_block * log_lik, 0.0)), None
+
+        return jax.lax.scan(add_block, jnp.zeros((), X.dtype), (X_blocks, w_blocks))[0]
+
+    return jax.lax.map(one, draws, batch_size=chunk)
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows"))
 def sampled_occupancy(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts: jax.Array,
-                      covariance_type: CovarianceType, chunk: int) -> jax.Array:
+                      covariance_type: CovarianceType, chunk: int, rows: int) -> jax.Array:
     """Number of occupied components per draw, from assignments sampled from the responsibilities.
 
     For draw ``s``, every observation with ``counts > 0`` gets ``z_i ~ Categorical(r_i^(s))``; a
-    component is occupied when at least one observation is assigned to it.
+    component is occupied when at least one observation is assigned to it. ``chunk`` draws at a
+    time, each over blocks of ``rows`` rows (work space O(chunk x rows x n_components)).
 
     Returns
     -------
@@ -159,12 +195,21 @@ def sampled_occupancy(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts:
     """
     keys = jax.random.split(key, draws.weights.shape[0])
     k = draws.weights.shape[-1]
-    present = (counts > 0).astype(jnp.int32)
+    X_blocks, count_blocks = row_blocks(X, counts, rows)
+    present_blocks = (count_blocks > 0).astype(jnp.int32)  # padded rows have count 0
 
     def occupied(inputs: tuple[jax.Array, MixtureDraws]) -> jax.Array:
         draw_key, draw = inputs
-        z = jax.random.categorical(draw_key, component_log_joint(draw, X, covariance_type), axis=-1)
-        return jnp.sum(jnp.zeros(k, jnp.int32).at[z].add(present) > 0)
+
+        def add_block(hits: jax.Array, block: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            i, X_block, present = block
+            z = jax.random.categorical(jax.random.fold_in(draw_key, i),
+                                       component_log_joint(draw, X_block, covariance_type), axis=-1)
+            return hits.at[z].add(present), None
+
+        blocks = (jnp.arange(X_blocks.shape[0]), X_blocks, present_blocks)
+        hits, _ = jax.lax.scan(add_block, jnp.zeros(k, jnp.int32), blocks)
+        return jnp.sum(hits > 0)
 
     return jax.lax.map(occupied, (keys, draws), batch_size=chunk)
 
@@ -257,6 +302,16 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     vi_learning_rate : float, default=0.01
     vi_guide : {"mvn", "lowrank"}, default="mvn"
         AutoMultivariateNormal or AutoLowRankMultivariateNormal.
+    vi_subsample_size : int, optional
+        VI only: rows per optimisation step. Each SVI step evaluates the likelihood on this many rows
+        drawn uniformly (with replacement) and scales it by ``n_samples / vi_subsample_size``
+        (NumPyro's ``plate(..., subsample_size=...)``), an unbiased estimate of the full-data ELBO and
+        its gradient: a step costs O(vi_subsample_size) instead of O(n_samples). The target is the
+        same posterior; the price is gradient noise, so use more ``vi_steps`` or a smaller
+        ``vi_learning_rate``, and read ``elbo_trace_`` as a noisy estimate. ``elbo_``, the draws and
+        everything after the optimisation use every row. A value ``>= n_samples`` means full batch.
+        Not available with NUTS, whose Hamiltonian dynamics and Metropolis correction need the exact
+        full-data density: with mini-batches the chain would sample a different, biased distribution.
     init : GaussianMixture, optional
         A fitted EM estimator with the same ``n_components`` and ``covariance_type`` to start from
         and relabel against. Default: fit ``bayesgmm.estimators.GaussianMixture`` with ``em_kwargs``.
@@ -272,7 +327,11 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     idata_ : xarray.DataTree
         Relabelled posterior: groups ``posterior`` (``weights``, ``means``, ``covariances``),
         ``sample_stats``, ``log_likelihood``, ``observed_data``, ``label_invariant`` (``log_lik``,
-        ``n_occupied``, ``weights_sorted``) and, with sample weights, ``constant_data``.
+        ``n_occupied``, ``weights_sorted``) and, with sample weights, ``constant_data``. The
+        pointwise ``log_likelihood`` group holds draws x n_samples floats; above
+        ``MAX_POINTWISE_LOG_LIKELIHOOD`` (2**26) it is left out, a warning says so and the root
+        attribute ``log_likelihood_omitted`` gives the reason (``arviz.loo`` then has nothing to
+        read; ``log_lik`` totals per draw are always kept).
     idata_raw_ : xarray.DataTree
         The same draws before relabelling.
     relabel_permutations_ : ndarray of shape (num_chains, num_samples, n_components)
@@ -293,7 +352,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     elbo_trace_ : ndarray of shape (vi_steps,)
         ELBO per optimisation step (VI; data units).
     elbo_ : float
-        Final ELBO estimate (VI; data units).
+        Final ELBO estimate (VI; data units), on every row.
+    vi_subsample_size_ : int or None
+        Rows per SVI step actually used (VI); None for full batch (also when ``vi_subsample_size``
+        was ``>= n_samples``) and for NUTS.
     fit_time_ : float
         Seconds spent in ``fit``, compilation included.
     n_features_in_, feature_names_in_
@@ -334,6 +396,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         vi_steps: int = 5000,
         vi_learning_rate: float = 0.01,
         vi_guide: infer.GuideType = "mvn",
+        vi_subsample_size: int | None = None,
         init: Any = None,
         em_kwargs: dict[str, Any] | None = None,
         relabel_iter: int = 3,
@@ -360,6 +423,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.vi_steps = vi_steps
         self.vi_learning_rate = vi_learning_rate
         self.vi_guide = vi_guide
+        self.vi_subsample_size = vi_subsample_size
         self.init = init
         self.em_kwargs = em_kwargs
         self.relabel_iter = relabel_iter
@@ -396,6 +460,14 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(self.target_accept_prob, Real) and 0 < self.target_accept_prob < 1):
             raise ValueError(f"target_accept_prob must be in (0, 1), got {self.target_accept_prob!r}")
+        m = self.vi_subsample_size
+        if m is not None and (not isinstance(m, Integral) or isinstance(m, bool) or m < 1):
+            raise ValueError(f"vi_subsample_size must be None or an integer >= 1, got {m!r}")
+        if m is not None and self.inference != "vi":
+            raise ValueError("vi_subsample_size needs inference='vi': NUTS needs the exact gradient and density of "
+                             "the full data (mini-batches break its energy conservation and Metropolis correction, "
+                             "so the chain would sample a different, biased distribution); use inference='vi' or "
+                             "vi_subsample_size=None")
 
     def _check_X(self, X: Any, reset: bool) -> np.ndarray:
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset, ensure_min_samples=1)
@@ -479,13 +551,18 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                 target_accept_prob=self.target_accept_prob, max_tree_depth=self.max_tree_depth,
                 init_jitter=self.init_jitter, progress_bar=self.progress_bar)
             self.chain_method_ = result.chain_method
+            self.vi_subsample_size_ = None
             self.n_divergences_ = int(np.sum(np.asarray(result.sample_stats["diverging"])))
             self.n_grad_evals_ = result.n_grad_evals
         else:
+            m = self.vi_subsample_size
+            self.vi_subsample_size_ = None if m is None or m >= n_samples else int(m)
+            draw_batch = min(self.num_samples, infer.DRAW_BATCH)
             result = infer.run_vi(
                 jax.random.fold_in(key, 1), gaussian_mixture_model, model_args, model_kwargs, init_sites,
                 num_steps=self.vi_steps, learning_rate=self.vi_learning_rate, num_samples=self.num_samples,
-                guide=self.vi_guide)
+                guide=self.vi_guide, subsample_size=self.vi_subsample_size_,
+                row_block=rows_per_block(n_samples, self.n_components, draw_batch))
             # The model saw (X - center) / scale: log p(x) = log p(z) - sum(log scale) per unit weight.
             shift = float(np.sum(np.log(scale)) * (n_samples if sample_weight is None else sample_weight.sum()))
             self.elbo_trace_ = np.asarray(result.elbo_trace, dtype=np.float64) - shift
@@ -545,24 +622,37 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.relabel_permutations_ = perms.reshape(n_chains, -1, self.n_components)
 
         Xj = jnp.asarray(X, jnp.float32)
+        n_samples = X.shape[0]
         n_draws = flat.weights.shape[0]
-        chunk = draws_per_chunk(n_draws, X.shape[0], self.n_components)
-        log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk)
-        if sample_weight is not None:
-            log_lik = log_lik * jnp.asarray(sample_weight, jnp.float32)
-        counts = jnp.ones(X.shape[0]) if sample_weight is None else jnp.asarray(sample_weight)
-        n_occupied = sampled_occupancy(key, flat, Xj, counts, ct, chunk)
+        chunk = draws_per_chunk(n_draws, n_samples, self.n_components)
+        rows = rows_per_block(n_samples, self.n_components, chunk)
+        counts = jnp.ones(n_samples, jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
+        n_occupied = sampled_occupancy(key, flat, Xj, counts, ct, chunk, rows)
+        log_lik_total = total_log_likelihood(flat, Xj, counts, ct, chunk, rows)
+        attrs = {"inference": self.inference, "covariance_type": ct, "n_components": self.n_components,
+                 "inference_library": "numpyro"}
+        if n_draws * n_samples <= MAX_POINTWISE_LOG_LIKELIHOOD:
+            log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk)
+            if sample_weight is not None:
+                log_lik = log_lik * counts
+            log_lik = np.asarray(log_lik).reshape(n_chains, -1, n_samples)
+        else:
+            log_lik = None
+            attrs["log_likelihood_omitted"] = (
+                f"the pointwise log-likelihood has {n_draws} draws x {n_samples} rows = {n_draws * n_samples} "
+                f"floats > MAX_POINTWISE_LOG_LIKELIHOOD = {MAX_POINTWISE_LOG_LIKELIHOOD}")
+            warnings.warn(f"{attrs['log_likelihood_omitted']}: idata_ has no log_likelihood group, so arviz.loo "
+                          "cannot run on it (fewer num_samples, or raise bayesgmm.bayes.estimator."
+                          "MAX_POINTWISE_LOG_LIKELIHOOD to keep it)", UserWarning, stacklevel=3)
         invariant = {
-            "log_lik": np.asarray(jnp.sum(log_lik, axis=-1)).reshape(n_chains, -1),
+            "log_lik": np.asarray(log_lik_total).reshape(n_chains, -1),
             "n_occupied": np.asarray(n_occupied).reshape(n_chains, -1),
             "weights_sorted": np.asarray(-jnp.sort(-flat.weights, axis=-1)).reshape(n_chains, -1, self.n_components),
         }
-        common = dict(X=X, log_likelihood=np.asarray(log_lik).reshape(n_chains, -1, X.shape[0]),
+        common = dict(X=X, log_likelihood=log_lik,
                       feature_names=getattr(self, "feature_names_in_", None),
                       sample_stats={name: np.asarray(v) for name, v in sample_stats.items()},
-                      label_invariant=invariant, sample_weight=sample_weight,
-                      attrs={"inference": self.inference, "covariance_type": ct,
-                             "n_components": self.n_components, "inference_library": "numpyro"})
+                      label_invariant=invariant, sample_weight=sample_weight, attrs=attrs)
         self.idata_ = to_datatree(_unflat(flat, n_chains), ct, **common)
         self.idata_raw_ = to_datatree(raw, ct, **{**common, "attrs": {**common["attrs"], "relabelled": 0}})
         self.idata_.attrs["relabelled"] = 1

@@ -68,7 +68,8 @@ class ViResult(NamedTuple):
         unconstrained space (for importance-sampling corrections such as
         ``arviz.loo_approximate_posterior``).
     elbo_trace : array of shape (num_steps,)
-        The single-particle ELBO estimate at every optimisation step.
+        The single-particle ELBO estimate at every optimisation step (on a mini-batch, scaled to the
+        full data, when subsampling).
     elbo : float
         ELBO of the fitted guide, averaged over the ``num_samples`` draws.
     """
@@ -332,8 +333,59 @@ def run_nuts(
     return NutsResult(samples, stats, method, int(np.sum(np.asarray(grad_evals, dtype=np.int64))))
 
 
+#: Draws of the fitted guide evaluated at once (``lax.map`` batch) after the SVI loop.
+DRAW_BATCH = 256
+
+
+def row_blocks(X: jax.Array, sample_weight: jax.Array | None, rows: int) -> tuple[jax.Array, jax.Array]:
+    """Pad the rows with zero weight to a multiple of ``rows`` and split them into blocks.
+
+    Returns ``X`` as (n_blocks, rows, ...) and the weights (ones if ``None``) as (n_blocks, rows).
+    """
+    n = X.shape[0]
+    n_blocks = -(-n // rows)
+    pad = n_blocks * rows - n
+    weights = jnp.ones(n, X.dtype) if sample_weight is None else jnp.asarray(sample_weight)
+    X = jnp.pad(X, ((0, pad),) + ((0, 0),) * (X.ndim - 1))
+    return X.reshape((n_blocks, rows) + X.shape[1:]), jnp.pad(weights, (0, pad)).reshape(n_blocks, rows)
+
+
+def log_joint_by_row_blocks(
+    model: Callable[..., None],
+    model_args: tuple[Any, ...],
+    model_kwargs: dict[str, Any],
+    unconstrained: dict[str, jax.Array],
+    rows: int | None,
+) -> jax.Array:
+    """The model's exact log joint density (``-potential_energy``) summed over blocks of ``rows`` rows.
+
+    The data are ``model_args[0]`` (rows first) and ``model_kwargs["sample_weight"]`` their weights
+    (ones when absent); the model must give a row of weight 0 no likelihood (as
+    :func:`~bayesgmm.bayes.models.gaussian_mixture_model` does), so padded rows count for nothing.
+    Each block's density less the prior (the density with every weight 0) is its log-likelihood, so
+    ``log p(z, X) = log p(z) + sum_b [log p(z, X_b) - log p(z)]`` with work space O(rows) instead of
+    O(n_samples). ``rows=None`` or ``rows >= n_samples`` is one plain ``potential_energy`` call.
+    """
+    X, rest = model_args[0], tuple(model_args[1:])
+    if rows is None or rows >= X.shape[0]:
+        return -potential_energy(model, model_args, model_kwargs, unconstrained)
+    X_blocks, w_blocks = row_blocks(X, model_kwargs.get("sample_weight"), rows)
+
+    def log_joint(X_block: jax.Array, w_block: jax.Array) -> jax.Array:
+        kwargs = {**model_kwargs, "sample_weight": w_block}
+        return -potential_energy(model, (X_block,) + rest, kwargs, unconstrained)
+
+    prior = log_joint(X_blocks[0], jnp.zeros_like(w_blocks[0]))
+
+    def add_block(total: jax.Array, block: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+        return total + (log_joint(*block) - prior), None
+
+    total, _ = jax.lax.scan(add_block, prior, (X_blocks, w_blocks))
+    return total
+
+
 @partial(jax.jit, static_argnames=("model", "static_kwargs", "num_steps", "num_samples", "guide",
-                                   "init_scale"))
+                                   "init_scale", "subsample_size", "row_block"))
 def _fit_guide(
     key: jax.Array,
     model_args: tuple[Any, ...],
@@ -347,17 +399,21 @@ def _fit_guide(
     num_steps: int,
     num_samples: int,
     guide: GuideType,
+    subsample_size: int | None,
+    row_block: int | None,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array], jax.Array, jax.Array]:
     """SVI from initialisation to posterior draws as one compiled program (see :func:`run_vi`)."""
     model_kwargs = {**dict(static_kwargs), **dynamic_kwargs}
+    # The optimisation may see mini-batches; everything after it sees the exact, full-data model.
+    svi_kwargs = model_kwargs if subsample_size is None else {**model_kwargs, "subsample_size": subsample_size}
     fit_key, draw_key = jax.random.split(key)
     guide_cls = AutoMultivariateNormal if guide == "mvn" else AutoLowRankMultivariateNormal
     auto_guide = guide_cls(model, init_loc_fn=init_to_value(values=init_sites), init_scale=init_scale)
     svi = SVI(model, auto_guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
-    state = svi.init(fit_key, *model_args, **model_kwargs)
+    state = svi.init(fit_key, *model_args, **svi_kwargs)
 
     def step(state: Any, _: None) -> tuple[Any, jax.Array]:
-        return svi.update(state, *model_args, **model_kwargs)
+        return svi.update(state, *model_args, **svi_kwargs)
 
     state, losses = jax.lax.scan(step, state, None, length=num_steps)
     params = svi.get_params(state)
@@ -368,9 +424,9 @@ def _fit_guide(
         # The guide's own unpacking: its flattening order is the model's site order, not sorted.
         unconstrained = auto_guide._unpack_latent(z)
         constrained = constrain_fn(model, model_args, model_kwargs, unconstrained)
-        return constrained, -potential_energy(model, model_args, model_kwargs, unconstrained)
+        return constrained, log_joint_by_row_blocks(model, model_args, model_kwargs, unconstrained, row_block)
 
-    samples, log_p = jax.lax.map(one_draw, latent, batch_size=min(num_samples, 256))
+    samples, log_p = jax.lax.map(one_draw, latent, batch_size=min(num_samples, DRAW_BATCH))
     samples = {name: samples[name] for name in init_sites}
     log_q = posterior.log_prob(latent)
     # The ELBO is E_q[log p(z, x) - log q(z)] in the unconstrained space: the draws already give it.
@@ -390,6 +446,8 @@ def run_vi(
     num_samples: int = 1000,
     guide: GuideType = "mvn",
     init_scale: float = 0.05,
+    subsample_size: int | None = None,
+    row_block: int | None = None,
 ) -> ViResult:
     """Fit a Gaussian variational posterior in the unconstrained space by SVI, started from ``init_sites``.
 
@@ -417,6 +475,17 @@ def run_vi(
         ``AutoMultivariateNormal`` (full covariance) or ``AutoLowRankMultivariateNormal``.
     init_scale : float, default 0.05
         Initial standard deviation of the guide.
+    subsample_size : int, optional
+        Rows per optimisation step: passed to the model as ``subsample_size`` during the SVI loop
+        only (the model must accept it; see
+        :func:`~bayesgmm.bayes.models.gaussian_mixture_model`). Each step then costs O(subsample_size)
+        instead of O(n_samples), and ``elbo_trace`` is a noisier, still unbiased, estimate. The draws,
+        ``lp`` and ``elbo`` are always computed on every row.
+    row_block : int, optional
+        Evaluate the full-data log density of each draw over blocks of this many rows (see
+        :func:`log_joint_by_row_blocks`), so the work space after the loop is
+        O(min(num_samples, 256) x row_block) rather than O(min(num_samples, 256) x n_samples).
+        Default: all rows at once.
 
     Returns
     -------
@@ -426,6 +495,6 @@ def run_vi(
     samples, stats, elbo_trace, elbo = _fit_guide(
         key, model_args, dynamic_kwargs, init_sites, jnp.float32(learning_rate), init_scale=float(init_scale),
         model=model, static_kwargs=tuple(sorted(static_kwargs.items())), num_steps=num_steps,
-        num_samples=num_samples, guide=guide)
+        num_samples=num_samples, guide=guide, subsample_size=subsample_size, row_block=row_block)
     add_chain = lambda x: x[None]  # noqa: E731
     return ViResult(jax.tree.map(add_chain, samples), jax.tree.map(add_chain, stats), elbo_trace, elbo)

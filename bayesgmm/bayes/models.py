@@ -355,6 +355,7 @@ def gaussian_mixture_model(
     priors: GMMPriors,
     covariance_type: CovarianceType = "full",
     sample_weight: ArrayLike | None = None,
+    subsample_size: int | None = None,
 ) -> None:
     """NumPyro model of a Gaussian mixture with marginalised component assignments.
 
@@ -369,6 +370,14 @@ def gaussian_mixture_model(
     sample_weight : array of shape (n_samples,), optional
         Non-negative weights multiplying each observation's log-likelihood, so weight 2 is the same
         as a duplicated row and weight 0 removes the row.
+    subsample_size : int, optional
+        Static. Evaluate the likelihood on a mini-batch of this many rows, the indices of
+        ``numpyro.plate("obs_id", n, subsample_size=...)``, drawn uniformly with replacement from
+        the PRNG stream of the seed handler running the model (SVI draws a new batch every step).
+        The plate multiplies the batch's (weighted) log-likelihood by ``n / subsample_size``, an
+        unbiased estimate of the full weighted log-likelihood (and its gradient of the full one). Inference that needs the
+        exact density (HMC/NUTS, ``potential_energy``) must leave it ``None``: the model is then
+        evaluated on every row, unchanged.
 
     Notes
     -----
@@ -407,8 +416,34 @@ def gaussian_mixture_model(
             sites["corr_cholesky"] = numpyro.sample("corr_cholesky", dist.LKJCholesky(d, priors.lkj_concentration))
     weights = numpyro.deterministic("weights", jax.nn.softmax(weight_logits))
     mixture = mixture_distribution(weights, means, cov_factor_from_sites(sites, covariance_type), covariance_type)
-    with numpyro.plate("obs_id", n), _weighting(sample_weight):
-        numpyro.sample("obs", mixture, obs=X)
+    if subsample_size is None:
+        with numpyro.plate("obs_id", n), _weighting(sample_weight):
+            numpyro.sample("obs", mixture, obs=X)
+        return
+    with _rows_with_replacement(), numpyro.plate("obs_id", n, subsample_size=subsample_size) as rows:
+        with _weighting(None if sample_weight is None else jnp.asarray(sample_weight)[rows]):
+            numpyro.sample("obs", mixture, obs=X[rows])
+
+
+def _draw_rows(size: int, subsample_size: int, rng_key: jax.Array | None = None) -> jax.Array:
+    if rng_key is None:
+        raise ValueError("subsample_size needs a PRNG key (SVI runs the model under a seed); NUTS and "
+                         "potential_energy need the exact density: leave subsample_size=None")
+    return jax.random.randint(rng_key, (subsample_size,), 0, size)
+
+
+class _rows_with_replacement(numpyro.primitives.Messenger):
+    """Make the enclosed subsampled plate draw its rows uniformly with replacement, in O(subsample_size).
+
+    Still unbiased: each of the ``m`` rows is row ``i`` with probability ``1/n``, so ``n/m`` times the
+    batch sum has expectation the full sum. NumPyro's own draw is without replacement and costs O(n)
+    per step (on CPU a sequential Fisher-Yates pass of ``m`` swaps over an ``n``-vector: 11 to 113 ms
+    per draw for n = 1e5..1e6 and m = 1e3..1e4 on 2 cores, more than the whole mini-batch gradient).
+    """
+
+    def process_message(self, msg: dict) -> None:
+        if msg["type"] == "plate" and msg["value"] is None:  # None: a subsample is to be drawn
+            msg["fn"] = _draw_rows
 
 
 @contextlib.contextmanager

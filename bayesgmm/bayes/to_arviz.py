@@ -33,7 +33,7 @@ def to_datatree(
     covariance_type: CovarianceType,
     *,
     X: np.ndarray,
-    log_likelihood: np.ndarray,
+    log_likelihood: np.ndarray | None,
     feature_names: Sequence[Any] | None = None,
     sample_stats: Mapping[str, np.ndarray] | None = None,
     label_invariant: Mapping[str, np.ndarray] | None = None,
@@ -49,8 +49,9 @@ def to_datatree(
     covariance_type : {"full", "tied", "diag", "spherical"}
     X : array of shape (n_samples, n_features)
         The observed data (group ``observed_data``, variable ``obs``).
-    log_likelihood : array of shape (chain, draw, n_samples)
-        Pointwise log-likelihood (group ``log_likelihood``, variable ``obs``), for ``arviz.loo``.
+    log_likelihood : array of shape (chain, draw, n_samples) or None
+        Pointwise log-likelihood (group ``log_likelihood``, variable ``obs``), for ``arviz.loo``;
+        ``None`` leaves the group out (too large to hold for big data).
     feature_names : sequence of length n_features, optional
         Coordinates of ``feature``; default ``0..D-1``.
     sample_stats : mapping of arrays of shape (chain, draw), optional
@@ -67,7 +68,7 @@ def to_datatree(
     Returns
     -------
     xarray.DataTree
-        Groups ``posterior``, ``log_likelihood``, ``observed_data`` and, when given,
+        Groups ``posterior``, ``observed_data`` and, when given, ``log_likelihood``,
         ``sample_stats``, ``label_invariant`` and ``constant_data``.
     """
     X = np.asarray(X)
@@ -95,9 +96,10 @@ def to_datatree(
             "means": np.asarray(draws.means),
             "covariances": np.asarray(draws.covariances),
         },
-        "log_likelihood": {"obs": np.asarray(log_likelihood)},
-        "observed_data": {"obs": X},
     }
+    if log_likelihood is not None:
+        data["log_likelihood"] = {"obs": np.asarray(log_likelihood)}
+    data["observed_data"] = {"obs": X}
     if sample_stats:
         data["sample_stats"] = {name: np.asarray(value) for name, value in sample_stats.items()}
     if label_invariant:
