@@ -4,7 +4,8 @@ Every method works on chunked data, ``X`` of shape (n_chunks, chunk_size, D) wit
 of shape (n_chunks, chunk_size) (zero for padding rows, which are never chosen as seeds), and returns
 a function ``resp_of_chunk(i) -> (chunk_size, K)`` of weighted responsibilities, from which
 :func:`bayesgmm.em.m_step` gives the starting parameters as scikit-learn does. Nothing of size
-N x K x D, or N x K, is ever formed: work space is O(chunk_size x K). ``mask`` marks the components
+N x K x D, N x K or N x D is ever formed: work space is O(N) (labels, distances to the closest
+seed) plus O(chunk_size x K). ``mask`` marks the components
 that exist when a grid is padded to one K.
 
 References
@@ -25,16 +26,42 @@ InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-def _sq_distances(X: jax.Array, centers: jax.Array) -> jax.Array:
-    """Squared Euclidean distances from chunked X (C, S, D) to centers (M, D): shape (C, S, M).
+def _sq_distances(x: jax.Array, centers: jax.Array) -> jax.Array:
+    """Squared Euclidean distances from rows x (S, D) to centers (M, D): shape (S, M).
 
-    Explicit differences (no |x|^2 - 2 x.c + |c|^2 cancellation), one chunk at a time.
+    Explicit differences (no |x|^2 - 2 x.c + |c|^2 cancellation).
     """
-    return jax.lax.map(lambda x: jnp.sum((x[:, None, :] - centers[None, :, :]) ** 2, axis=-1), X)
+    return jnp.sum((x[:, None, :] - centers[None, :, :]) ** 2, axis=-1)
+
+
+#: Up to this many features x centers, the nearest center is found by an unrolled compare over
+#: (S,) columns (3-6x faster on a CPU than an argmin over (S, K) distances with D on the minor axis).
+UNROLL_MAX = 64
+
+
+def _nearest(x: jax.Array, centers: jax.Array, mask: jax.Array) -> jax.Array:
+    """Index of the nearest unmasked center for each row of x (S, D): int array of shape (S,)."""
+    n_features, n_centers = x.shape[-1], centers.shape[0]
+    if n_features * n_centers > UNROLL_MAX:
+        return jnp.argmin(jnp.where(mask, _sq_distances(x, centers), jnp.inf), axis=-1)
+    columns = x.T
+    best_dist, best = jnp.full(x.shape[0], jnp.inf, x.dtype), jnp.zeros(x.shape[0], jnp.int32)
+    for k in range(n_centers):
+        dist = sum((columns[j] - centers[k, j]) ** 2 for j in range(n_features))
+        closer = mask[k] & (dist < best_dist)  # strict: the first of equals wins, as argmin
+        best_dist, best = jnp.where(closer, dist, best_dist), jnp.where(closer, k, best)
+    return best
+
+
+def _closest(X: jax.Array, centers: jax.Array) -> jax.Array:
+    """Squared distance from each row of chunked X (C, S, D) to its closest center: shape (C, S)."""
+    return jax.lax.map(lambda x: jnp.min(_sq_distances(x, centers), axis=-1), X)
 
 
 def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array) -> jax.Array:
     """Greedy k-means++ seeding (2 + log K local trials per seed, as scikit-learn).
+
+    Work space is O(N) (each row's distance to its closest seed) plus one chunk.
 
     Returns
     -------
@@ -48,19 +75,23 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
     w = sample_weight.reshape(-1)
     p = w / jnp.sum(w)
     first = jax.random.choice(keys[0], w.shape[0], p=p).astype(jnp.int32)
-    closest = _sq_distances(X, flat_X[first][None]).reshape(-1)
+    closest = _closest(X, flat_X[first][None])
     indices = jnp.zeros(n_components, jnp.int32).at[0].set(first)
 
     def add_seed(k, carry):
         indices, closest = carry
-        potential = w * closest
+        potential = (sample_weight * closest).reshape(-1)
         probs = jnp.where(jnp.sum(potential) > 0, potential / jnp.sum(potential), p)
         candidates = jax.random.choice(keys[k], w.shape[0], shape=(n_trials,), p=probs).astype(jnp.int32)
-        trial_closest = jnp.minimum(closest[:, None], _sq_distances(X, flat_X[candidates]).reshape(-1, n_trials))
-        best = jnp.argmin(w @ trial_closest)
+
+        def trial_potentials(chunk):  # sum_n w_n min(closest_n, |x_n - c_t|^2) for each trial t
+            x, wc, cl = chunk
+            return wc @ jnp.minimum(cl[:, None], _sq_distances(x, flat_X[candidates]))
+
+        best = jnp.argmin(jnp.sum(jax.lax.map(trial_potentials, (X, sample_weight, closest)), axis=0))
         chosen = jnp.where(mask[k], candidates[best], indices[0])
-        new_closest = jnp.where(mask[k], trial_closest[:, best], closest)
-        return indices.at[k].set(chosen), new_closest
+        new_closest = jnp.minimum(closest, _closest(X, flat_X[chosen][None]))
+        return indices.at[k].set(chosen), jnp.where(mask[k], new_closest, closest)
 
     indices, _ = jax.lax.fori_loop(1, n_components, add_seed, (indices, closest))
     return indices
@@ -68,18 +99,25 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
 
 def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
                   max_iter: int = 100) -> jax.Array:
-    """Weighted Lloyd iterations from k-means++ seeds until the labels stop changing: labels (C, S)."""
+    """Weighted Lloyd iterations from k-means++ seeds until the labels stop changing: labels (C, S).
+
+    Work space is O(N) (the labels) plus one chunk: distances and sums are formed chunk by chunk.
+    """
     n_components = mask.shape[0]
     centers = X.reshape(-1, X.shape[-1])[kmeans_plusplus(key, X, sample_weight, mask)]
 
     def assign(centers):
-        return jnp.argmin(jnp.where(mask, _sq_distances(X, centers), jnp.inf), axis=-1)
+        return jax.lax.map(lambda x: _nearest(x, centers, mask), X)
 
     def update(centers, labels):
-        w = sample_weight.reshape(-1)
-        flat_labels = labels.reshape(-1)
-        sums = jax.ops.segment_sum(X.reshape(-1, X.shape[-1]) * w[:, None], flat_labels, n_components)
-        counts = jax.ops.segment_sum(w, flat_labels, n_components)
+        def add_chunk(totals, chunk):
+            x, wc, lab = chunk
+            sums, counts = totals
+            return (sums + jax.ops.segment_sum(x * wc[:, None], lab, n_components),
+                    counts + jax.ops.segment_sum(wc, lab, n_components)), None
+
+        zeros = (jnp.zeros_like(centers), jnp.zeros(n_components, X.dtype))
+        (sums, counts), _ = jax.lax.scan(add_chunk, zeros, (X, sample_weight, labels))
         return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], centers)
 
     def cond(state):
