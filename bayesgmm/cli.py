@@ -4,7 +4,7 @@
     On the bundled Old Faithful data: select K and the covariance type by BIC, sample the chosen
     model's posterior with NUTS, print a summary and write a report folder.
 ``bayesgmm fit DATA.csv [--columns A,B] [--components 1-9] [--covariance full,tied,diag,spherical]
-[--method em|nuts|vi] [--out DIR]``
+[--method em|nuts|vi] [--subsample M] [--out DIR]``
     The same on a CSV file with a header row.
 ``bayesgmm predict MODEL DATA.csv [--out FILE]``
     Apply a saved model; writes one CSV row per input row (label, uncertainty, log density,
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic", help="selection criterion")
     fit.add_argument("--method", choices=("em", "nuts", "vi"), default="em",
                      help="em: point estimate (default); nuts or vi: posterior of the chosen model")
+    fit.add_argument("--subsample", type=positive_int, metavar="M",
+                     help="with --method vi: rows per optimisation step, for large data (default: all rows)")
     fit.add_argument("--out", type=Path, default=Path("bayesgmm-report"), help="report folder")
     sampler_options(fit, chains=4, warmup=1000, draws=1000)
 
@@ -221,7 +223,8 @@ def _save_figure(result: Any, path: Path) -> None:
 
 
 def run_pipeline(X: pd.DataFrame, *, name: str, out: Path, components: list[int], covariance: list[str],
-                 criterion: str, method: str, chains: int, warmup: int, draws: int, seed: int) -> int:
+                 criterion: str, method: str, chains: int, warmup: int, draws: int, seed: int,
+                 subsample: int | None = None) -> int:
     """Select, fit, summarise and write the report folder. Returns the exit status."""
     import matplotlib
 
@@ -248,12 +251,14 @@ def run_pipeline(X: pd.DataFrame, *, name: str, out: Path, components: list[int]
 
         step = time.perf_counter()
         what = (f"NUTS: {chains} chain(s) x ({warmup} warm-up + {draws} draws)" if method == "nuts"
-                else f"VI: {draws * chains} draws from the fitted guide")
+                else f"VI{f' on {subsample} rows per step' if subsample else ''}: {draws * chains} draws "
+                     f"from the fitted guide")
         _progress(f"[2/{n_steps}] sampling the posterior of the chosen model with {what} ...")
         model = BayesianGaussianMixture(best.n_components, covariance_type=best.covariance_type, inference=method,
                                         num_chains=chains, num_warmup=warmup, num_samples=draws * (
                                             1 if method == "nuts" else chains),
-                                        init=best, random_state=seed, progress_bar=sys.stderr.isatty())
+                                        init=best, vi_subsample_size=subsample, random_state=seed,
+                                        progress_bar=sys.stderr.isatty())
         model.fit(X)
         _progress(f"      done in {time.perf_counter() - step:.1f} s")
 
@@ -333,7 +338,8 @@ def _fit(args: argparse.Namespace) -> int:
     X = read_data(args.data, args.columns)
     return run_pipeline(X, name=str(args.data), out=args.out, components=args.components,
                         covariance=args.covariance, criterion=args.criterion, method=args.method,
-                        chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed)
+                        chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
+                        subsample=args.subsample)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -395,6 +401,9 @@ def _use_compilation_cache() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``bayesgmm`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "fit" and args.subsample is not None and args.method != "vi":
+        print(f"{PROG} fit: error: --subsample needs --method vi (see {PROG} fit --help)", file=sys.stderr)
+        return 2
     _one_line_warnings()
     _use_compilation_cache()
     commands = {"demo": _demo, "fit": _fit, "predict": _predict}

@@ -62,6 +62,27 @@ def test_bad_covariance_and_method_are_usage_errors(capsys, blobs_csv):
     assert "invalid choice: 'gibbs'" in error_line(capsys)
 
 
+def test_subsample_needs_vi(capsys, blobs_csv):
+    assert main(["fit", str(blobs_csv), "--columns", "x,y", "--subsample", "50"]) == 2
+    assert error_line(capsys) == "bayesgmm fit: error: --subsample needs --method vi (see bayesgmm fit --help)"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(blobs_csv), "--method", "vi", "--subsample", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --subsample: expected a positive integer, got '0'" in error_line(capsys)
+
+
+def test_fit_vi_on_subsamples(capsys, tmp_path, blobs_csv):
+    out = tmp_path / "vi"
+    assert main(["fit", str(blobs_csv), "--columns", "x,y", "--components", "2", "--covariance", "diag",
+                 "--method", "vi", "--subsample", "32", "--chains", "1", "--draws", "50", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "VI on 32 rows per step: 50 draws from the fitted guide" in captured.err
+    assert "VI: final ELBO" in captured.out
+    model = bg.load(out / "model.bgmm")
+    assert model.vi_subsample_size_ == 32
+    np.testing.assert_allclose(np.sort(model.means_[:, 0]), [0, 4], atol=0.3)  # the two blobs
+
+
 def test_missing_file(capsys, tmp_path):
     assert main(["fit", str(tmp_path / "nope.csv")]) == 1
     assert error_line(capsys) == f"bayesgmm: error: {tmp_path / 'nope.csv'}: no such file"
