@@ -69,7 +69,11 @@ def _warn_float32_precision(X: np.ndarray) -> None:
     are already rounded to float32: a column at 1e6 with unit spread is stored to 1/16.
     """
     mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
+    squares = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], 1 << 16):  # in blocks: no float64 copy of the whole data
+        diff = X[start:start + (1 << 16)] - mean
+        squares += np.einsum("ij,ij->j", diff, diff)
+    std = np.sqrt(squares / X.shape[0])
     ratio = np.abs(mean) / np.where(std > 0, std, np.inf)
     digits = -np.log10(np.maximum(ratio * np.finfo(np.float32).eps, 1e-30))
     worst = int(np.argmax(ratio))

@@ -159,9 +159,10 @@ def main():
             ours, sk = results.get("bayesgmm"), results.get("sklearn")
             ratio = f"{sk['ms_per_iter'] / ours['ms_per_iter']:8.1f}" if ours and sk else f"{'-':>8s}"
             print(f"{n:11,d} {d:3d} {k:3d} {cells} {ratio}", flush=True)
-    print("\n1 vs 4 forced host devices (bayesgmm, N=1,000,000 D=8 K=8):")
+    n_devices_rows = 100_000 if args.quick else 1_000_000
+    print(f"\n1 vs 4 forced host devices (bayesgmm, N={n_devices_rows:,d} D=8 K=8):")
     for devices in (1, 4):
-        r = _spawn("bayesgmm", 1_000_000 if not args.quick else 100_000, 8, 8, "float32", devices=devices)
+        r = _spawn("bayesgmm", n_devices_rows, 8, 8, "float32", devices=devices)
         if r:
             rows.append({**r, "devices": devices})
             print(f"  {r['device']:>20s}: {r['ms_per_iter']:.1f} ms/iter, peak {r['peak_mb']:.0f} MB", flush=True)
