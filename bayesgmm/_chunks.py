@@ -56,7 +56,7 @@ def chunk_rows(X: np.ndarray, sample_weight: np.ndarray, chunk_size: int,
         padded_X = np.zeros((n_chunks * rows, d), dtype=X.dtype)
         padded_X[:n] = X
         return jax.device_put(padded_X.reshape(n_chunks, rows, d), sharding), padded_w
-    padded_X = jax.device_put(jnp.zeros((n_chunks, rows, d), dtype=X.dtype), sharding)
+    padded_X = jnp.zeros((n_chunks, rows, d), dtype=X.dtype, device=sharding)
     block = max(1, TRANSFER_BLOCK_BYTES // (d * X.itemsize))
     for start in range(0, n, block):  # a host-to-device transfer, once per fit: not a hot loop
         padded_X = _write_rows(padded_X, jax.device_put(X[start:start + block]), np.int32(start))

@@ -62,18 +62,35 @@ class PrecisionWarning(UserWarning):
     """float32 data whose offset dwarfs its spread: few significant digits of the spread survive."""
 
 
+def column_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and variance of each feature, in float64 over blocks of rows, so that no
+    float64 copy of the data is made (host, numpy).
+
+    Returns
+    -------
+    mean, variance : arrays of shape (n_features,)
+    """
+    block = 1 << 16
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = X.shape[0] if w is None else w.sum()
+
+    def weighted_sum(start: int, values: np.ndarray) -> np.ndarray:
+        return values.sum(axis=0) if w is None else w[start:start + block] @ values
+
+    starts = range(0, X.shape[0], block)
+    mean = sum(weighted_sum(i, X[i:i + block].astype(np.float64)) for i in starts) / total
+    variance = sum(weighted_sum(i, (X[i:i + block] - mean) ** 2) for i in starts) / total
+    return mean, variance
+
+
 def _warn_float32_precision(X: np.ndarray) -> None:
     """Warn when a float32 column's |mean| / std leaves fewer than ~3 significant digits of its spread.
 
     The EM core itself never cancels (it works on differences from the means), but the input values
     are already rounded to float32: a column at 1e6 with unit spread is stored to 1/16.
     """
-    mean = X.mean(axis=0, dtype=np.float64)
-    squares = np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], 1 << 16):  # in blocks: no float64 copy of the whole data
-        diff = X[start:start + (1 << 16)] - mean
-        squares += np.einsum("ij,ij->j", diff, diff)
-    std = np.sqrt(squares / X.shape[0])
+    mean, variance = column_moments(X)
+    std = np.sqrt(variance)
     ratio = np.abs(mean) / np.where(std > 0, std, np.inf)
     digits = -np.log10(np.maximum(ratio * np.finfo(np.float32).eps, 1e-30))
     worst = int(np.argmax(ratio))

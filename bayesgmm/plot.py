@@ -30,6 +30,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 from scipy.stats import chi2
 
+from bayesgmm.selection import chosen_row
+
 #: Largest number of features drawn as a full grid of pairwise panels without ``features=``.
 MAX_PAIRWISE_FEATURES = 6
 
@@ -261,15 +263,13 @@ def criterion(selection: Any, criterion: str | None = None, *, ax: Axes | None =
         values = rows[criterion].to_numpy(dtype=np.float64)
         values = np.where(np.isfinite(values), values, np.nan)
         ax.plot(rows["n_components"], values, marker=markers[t % len(markers)], color=colors[t], label=ct)
-    finite = table[np.isfinite(table[criterion].astype(float))]
-    if "degenerate" in finite:
-        collapsed = finite[finite["degenerate"].astype(bool)]
+    if "degenerate" in table:
+        collapsed = table[table["degenerate"].astype(bool) & np.isfinite(table[criterion].astype(float))]
         if not collapsed.empty:
             ax.plot(collapsed["n_components"], collapsed[criterion], marker="x", markersize=10, color="black",
                     linestyle="none", label="collapsed component (never chosen)")
-        finite = finite[~finite["degenerate"].astype(bool)] if not collapsed.equals(finite) else finite
-    if not finite.empty:
-        best = finite.loc[finite[criterion].idxmin()]
+    best = chosen_row(table, criterion)
+    if best is not None:
         ax.plot([best["n_components"]], [best[criterion]], marker="o", markersize=16, markerfacecolor="none",
                 markeredgecolor="black", linestyle="none",
                 label=f"chosen: {best['covariance_type']}, K = {int(best['n_components'])}")

@@ -29,7 +29,8 @@ import pandas as pd
 from bayesgmm import covariance as cov
 from bayesgmm import em
 from bayesgmm._chunks import chunk_rows, data_mesh, default_chunk_size
-from bayesgmm.estimators import GaussianMixture, check_fit_data, key_from_random_state, precision_scope, trace_length
+from bayesgmm.estimators import (GaussianMixture, check_fit_data, column_moments, key_from_random_state,
+                                  precision_scope, trace_length)
 from bayesgmm.params import COVARIANCE_TYPES, GMMParams
 
 Criterion = Literal["bic", "aic", "icl"]
@@ -113,7 +114,7 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     template._validate_params()
     X_arr, w = check_fit_data(template, X, sample_weight, ks[-1])
     n_total, n_features = float(w.sum()), X_arr.shape[1]
-    data_var = np.cov(X_arr, rowvar=False, aweights=w, bias=True).reshape(n_features, n_features).diagonal()
+    data_var = column_moments(X_arr, w)[1]
     k_max = ks[-1]
     masks = jnp.asarray(np.arange(k_max)[None, :] < np.array(ks)[:, None])
     rows, fits = [], {}
@@ -164,18 +165,29 @@ def smallest_variance_ratio(params: GMMParams, k: int, data_var: np.ndarray) -> 
     return float(1.0 / largest) if np.isfinite(largest) and largest > 0 else 0.0
 
 
-def _choose(table: pd.DataFrame, criterion: str) -> tuple[str, int]:
-    """The (covariance_type, n_components) with the lowest finite criterion among the fits that are not
-    degenerate; warns when a degenerate fit had the lowest value."""
-    finite = table[np.isfinite(table[criterion])]
+def chosen_row(table: pd.DataFrame, criterion: str) -> pd.Series | None:
+    """The row with the lowest finite criterion among the fits that are not ``degenerate`` (among all
+    finite fits when every one is degenerate or the table has no such column); None when no value
+    is finite."""
+    finite = table[np.isfinite(table[criterion].astype(float))]
     if finite.empty:
+        return None
+    if "degenerate" in finite:
+        sound = finite[~finite["degenerate"].astype(bool)]
+        finite = finite if sound.empty else sound
+    return finite.loc[finite[criterion].idxmin()]
+
+
+def _choose(table: pd.DataFrame, criterion: str) -> tuple[str, int]:
+    """:func:`chosen_row` as (covariance_type, n_components); warns when a degenerate fit had the lowest
+    value, or when every fit is degenerate."""
+    best = chosen_row(table, criterion)
+    if best is None:
         raise ValueError("every fit in the grid failed with non-finite values; try a larger reg_covar")
-    sound = finite[~finite["degenerate"]]
-    if sound.empty:
+    if best["degenerate"]:
         warnings.warn("every fit in the grid has a collapsed component (is a column constant or nearly so?); "
                       "choosing among them anyway", UserWarning, stacklevel=3)
-        sound = finite
-    best = sound.loc[sound[criterion].idxmin()]
+    finite = table[np.isfinite(table[criterion])]
     lowest = finite.loc[finite[criterion].idxmin()]
     if lowest.name != best.name:
         warnings.warn(f"{lowest['covariance_type']} with {int(lowest['n_components'])} components has the lowest "

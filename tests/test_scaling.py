@@ -150,3 +150,15 @@ def test_a_million_float32_rows_give_no_nan(covariance_type):
         np.linalg.eigvalsh(gm.covariances_) > 0)
     assert np.all(np.isfinite(gm.score_samples(X[:1000])))
     assert np.isfinite(gm.lower_bound_) and np.all(np.diff(gm.lower_bounds_) > -1e-4)
+
+
+def test_column_moments_match_numpy_without_a_copy_of_the_data():
+    from bayesgmm.estimators import column_moments
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(1e4, 2.0, size=(150_000, 3)).astype(np.float32)  # more than two blocks of rows
+    w = rng.uniform(0, 2, size=len(X))
+    mean, variance = column_moments(X, w)
+    np.testing.assert_allclose(mean, np.average(X.astype(np.float64), axis=0, weights=w), rtol=1e-12)
+    np.testing.assert_allclose(variance, np.cov(X, rowvar=False, aweights=w, bias=True).diagonal(), rtol=1e-9)
+    np.testing.assert_allclose(column_moments(X)[1], X.astype(np.float64).var(axis=0), rtol=1e-9)

@@ -48,6 +48,8 @@ from jax.scipy.special import digamma, gammaln, polygamma
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 
+from bayesgmm.estimators import column_moments
+
 CovarianceType = Literal["full", "tied", "diag", "spherical"]
 COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
 
@@ -160,10 +162,8 @@ def weighted_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> 
     mean, std : arrays of shape (n_features,)
         A feature with zero spread gets standard deviation 1, so it can be used as a scale.
     """
-    X = np.asarray(X, dtype=np.float64)
-    w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    mean = np.average(X, axis=0, weights=w)
-    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
+    mean, variance = column_moments(np.asarray(X), sample_weight)
+    std = np.sqrt(variance)
     return mean, np.where(std > 0, std, 1.0)
 
 
