@@ -20,10 +20,9 @@ from bayesgmm.bayes import estimator as bayes_estimator
 from bayesgmm.bayes import infer
 from bayesgmm.bayes.estimator import (
     BayesianGaussianMixture,
+    occupancy_and_log_likelihood,
     pointwise_log_likelihood,
     rows_per_block,
-    sampled_occupancy,
-    total_log_likelihood,
 )
 from bayesgmm.bayes.models import default_priors, draws_from_sites, gaussian_mixture_model, sites_from_params
 from bayesgmm.compare import compare
@@ -90,11 +89,11 @@ def test_reductions_over_row_blocks_match_the_pointwise_ones(problem):
     draws = jax.tree.map(lambda x: jnp.stack([x, 1.05 * x]), draws_from_sites(sites, "diag"))
     pointwise = pointwise_log_likelihood(draws, X, "diag", 2)
     expected = np.sum(np.asarray(pointwise) * np.asarray(w), axis=1)
-    for rows in (200, 48):
-        np.testing.assert_allclose(total_log_likelihood(draws, X, w, "diag", 1, rows), expected, rtol=1e-5)
-    # Three well-separated clusters of 200 rows: every sampled assignment fills all three components.
-    counts = sampled_occupancy(jax.random.key(0), draws, X, w, "diag", 2, 48)
-    np.testing.assert_array_equal(counts, [3, 3])
+    for chunk, rows in ((1, 200), (1, 48), (2, 48)):
+        counts, total = occupancy_and_log_likelihood(jax.random.key(0), draws, X, w, "diag", chunk, rows)
+        np.testing.assert_allclose(total, expected, rtol=1e-5)
+        # Three well-separated clusters of 200 rows: every sampled assignment fills all three components.
+        np.testing.assert_array_equal(counts, [3, 3])
     assert rows_per_block(3000, 3, 100) == 3000  # one block while it fits in about 4M floats
     assert rows_per_block(10**7, 8, 1) == (1 << 22) // 8
 

@@ -160,58 +160,43 @@ def coclustering_matrix(draws: MixtureDraws, X: jax.Array, covariance_type: Cova
 
 
 @partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows"))
-def total_log_likelihood(draws: MixtureDraws, X: jax.Array, sample_weight: jax.Array,
-                         covariance_type: CovarianceType, chunk: int, rows: int) -> jax.Array:
-    """``sum_i w_i log p(x_i | theta_s)`` per draw: shape (n_draws,).
+def occupancy_and_log_likelihood(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts: jax.Array,
+                                 covariance_type: CovarianceType, chunk: int,
+                                 rows: int) -> tuple[jax.Array, jax.Array]:
+    """Per draw, from one evaluation of each row's component log joint: the number of occupied
+    components and the total weighted log-likelihood ``sum_i w_i log p(x_i | theta_s)``.
 
-    ``chunk`` draws at a time, each over blocks of ``rows`` rows: the work space is
+    Occupancy: for draw ``s``, every observation with ``counts > 0`` gets
+    ``z_i ~ Categorical(r_i^(s))``; a component is occupied when at least one observation is
+    assigned to it. ``chunk`` draws at a time, each over blocks of ``rows`` rows: the work space is
     O(chunk x rows x n_components) and no (n_draws, n_samples) array is formed.
-    """
-    X_blocks, w_blocks = row_blocks(X, sample_weight, rows)
-
-    def one(draw: MixtureDraws) -> jax.Array:
-        def add_block(total: jax.Array, block: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-            X_block, w_block = block
-            log_lik = jax.nn.logsumexp(component_log_joint(draw, X_block, covariance_type), axis=-1)
-            return total + jnp.sum(jnp.where(w_block > 0, w_block * log_lik, 0.0)), None
-
-        return jax.lax.scan(add_block, jnp.zeros((), X.dtype), (X_blocks, w_blocks))[0]
-
-    return jax.lax.map(one, draws, batch_size=chunk)
-
-
-@partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows"))
-def sampled_occupancy(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts: jax.Array,
-                      covariance_type: CovarianceType, chunk: int, rows: int) -> jax.Array:
-    """Number of occupied components per draw, from assignments sampled from the responsibilities.
-
-    For draw ``s``, every observation with ``counts > 0`` gets ``z_i ~ Categorical(r_i^(s))``; a
-    component is occupied when at least one observation is assigned to it. ``chunk`` draws at a
-    time, each over blocks of ``rows`` rows (work space O(chunk x rows x n_components)).
 
     Returns
     -------
-    jax.Array of int, shape (n_draws,)
+    n_occupied : jax.Array of int, shape (n_draws,)
+    log_likelihood : jax.Array, shape (n_draws,)
     """
     keys = jax.random.split(key, draws.weights.shape[0])
     k = draws.weights.shape[-1]
-    X_blocks, count_blocks = row_blocks(X, counts, rows)
-    present_blocks = (count_blocks > 0).astype(jnp.int32)  # padded rows have count 0
+    X_blocks, count_blocks = row_blocks(X, counts, rows)  # padded rows have count 0
+    blocks = (jnp.arange(X_blocks.shape[0]), X_blocks, count_blocks)
 
-    def occupied(inputs: tuple[jax.Array, MixtureDraws]) -> jax.Array:
+    def one(inputs: tuple[jax.Array, MixtureDraws]) -> tuple[jax.Array, jax.Array]:
         draw_key, draw = inputs
 
-        def add_block(hits: jax.Array, block: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-            i, X_block, present = block
-            z = jax.random.categorical(jax.random.fold_in(draw_key, i),
-                                       component_log_joint(draw, X_block, covariance_type), axis=-1)
-            return hits.at[z].add(present), None
+        def add_block(carry: tuple[jax.Array, jax.Array], block: tuple[jax.Array, jax.Array, jax.Array]):
+            hits, total = carry
+            i, X_block, count = block
+            log_joint = component_log_joint(draw, X_block, covariance_type)
+            z = jax.random.categorical(jax.random.fold_in(draw_key, i), log_joint, axis=-1)
+            log_lik = jax.nn.logsumexp(log_joint, axis=-1)
+            return (hits.at[z].add((count > 0).astype(jnp.int32)),
+                    total + jnp.sum(jnp.where(count > 0, count * log_lik, 0.0))), None
 
-        blocks = (jnp.arange(X_blocks.shape[0]), X_blocks, present_blocks)
-        hits, _ = jax.lax.scan(add_block, jnp.zeros(k, jnp.int32), blocks)
-        return jnp.sum(hits > 0)
+        (hits, total), _ = jax.lax.scan(add_block, (jnp.zeros(k, jnp.int32), jnp.zeros((), X.dtype)), blocks)
+        return jnp.sum(hits > 0), total
 
-    return jax.lax.map(occupied, (keys, draws), batch_size=chunk)
+    return jax.lax.map(one, (keys, draws), batch_size=chunk)
 
 
 def precisions_cholesky_from_covariances(covariances: np.ndarray, covariance_type: CovarianceType) -> np.ndarray:
@@ -627,8 +612,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         chunk = draws_per_chunk(n_draws, n_samples, self.n_components)
         rows = rows_per_block(n_samples, self.n_components, chunk)
         counts = jnp.ones(n_samples, jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
-        n_occupied = sampled_occupancy(key, flat, Xj, counts, ct, chunk, rows)
-        log_lik_total = total_log_likelihood(flat, Xj, counts, ct, chunk, rows)
+        n_occupied, log_lik_total = occupancy_and_log_likelihood(key, flat, Xj, counts, ct, chunk, rows)
         attrs = {"inference": self.inference, "covariance_type": ct, "n_components": self.n_components,
                  "inference_library": "numpyro"}
         if n_draws * n_samples <= MAX_POINTWISE_LOG_LIKELIHOOD:
