@@ -35,14 +35,13 @@ def _posterior_columns(fit: Any, X: np.ndarray) -> dict[str, float]:
     columns["r_hat_max"] = float(diagnostics["r_hat"].max()) if tree["posterior"].sizes["chain"] > 1 else math.nan
     columns["ess_bulk_min"] = float(diagnostics["ess_bulk"].min())
     observed = tree["observed_data"]["obs"].values
+    reason = None
     if observed.shape != X.shape or not np.allclose(observed, X):
-        warnings.warn("X is not the data the posterior was fitted to: elpd_loo and p_loo are left out",
-                      UserWarning, stacklevel=3)
-        return {**columns, "elpd_loo": math.nan, "elpd_loo_se": math.nan, "p_loo": math.nan,
-                "pareto_k_max": math.nan}
-    if "log_likelihood" not in tree.children:
-        warnings.warn(f"{tree.attrs.get('log_likelihood_omitted', 'no pointwise log-likelihood')}: elpd_loo and "
-                      "p_loo are left out", UserWarning, stacklevel=3)
+        reason = "X is not the data the posterior was fitted to"
+    elif "log_likelihood" not in tree.children:
+        reason = tree.attrs.get("log_likelihood_omitted", "no pointwise log-likelihood")
+    if reason is not None:
+        warnings.warn(f"{reason}: elpd_loo and p_loo are left out", UserWarning, stacklevel=3)
         return {**columns, "elpd_loo": math.nan, "elpd_loo_se": math.nan, "p_loo": math.nan,
                 "pareto_k_max": math.nan}
     with warnings.catch_warnings():

@@ -616,9 +616,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         attrs = {"inference": self.inference, "covariance_type": ct, "n_components": self.n_components,
                  "inference_library": "numpyro"}
         if n_draws * n_samples <= MAX_POINTWISE_LOG_LIKELIHOOD:
-            log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk)
-            if sample_weight is not None:
-                log_lik = log_lik * counts
+            log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk) * counts  # counts: ones without weights
             log_lik = np.asarray(log_lik).reshape(n_chains, -1, n_samples)
         else:
             log_lik = None
