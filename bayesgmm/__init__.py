@@ -1,8 +1,10 @@
-"""bayesgmm: Gaussian mixture models on JAX, from EM point estimates to NumPyro posteriors."""
+"""bayesgmm: Gaussian mixture models on JAX, from EM point estimates to NumPyro posteriors.
+
+The Bayesian estimator and ``compare`` are imported on first use, so ``import bayesgmm`` does not
+load NumPyro or ArviZ.
+"""
 
 from bayesgmm import datasets
-from bayesgmm.bayes.estimator import BayesianGaussianMixture
-from bayesgmm.compare import compare
 from bayesgmm.estimators import GaussianMixture
 from bayesgmm.io import ModelFileError, load, save
 from bayesgmm.params import GMMParams
@@ -21,3 +23,19 @@ __all__ = [
     "select",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {"BayesianGaussianMixture": "bayesgmm.bayes.estimator", "compare": "bayesgmm.compare"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesgmm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -63,6 +63,14 @@ def chunk_rows(X: np.ndarray, sample_weight: np.ndarray, chunk_size: int,
     return padded_X, padded_w
 
 
+def chunk_labels(labels: np.ndarray, like: jax.Array) -> jax.Array:
+    """Per-row int labels (n_samples,) padded with -1 and laid out, and sharded, as ``like``
+    (the (n_chunks, chunk) sample weights from :func:`chunk_rows`)."""
+    padded = np.full(like.size, -1, dtype=np.int32)
+    padded[:len(labels)] = labels
+    return jax.device_put(padded.reshape(like.shape), like.sharding)
+
+
 @functools.partial(jax.jit, donate_argnums=0)
 def _write_rows(chunks: jax.Array, block: jax.Array, start: jax.Array) -> jax.Array:
     """``chunks`` (n_chunks, rows, D) with the flat rows start..start + len(block) set to ``block``;

@@ -40,6 +40,11 @@ import pandas as pd
 
 PROG = "bayesgmm"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: Accepted by --covariance (no JAX import needed to check them): scikit-learn's names, mclust's and "all".
+COVARIANCE_NAMES = COVARIANCE_TYPES + ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+                                       "VEV", "EVV", "VVV", "E", "V", "all")
+#: The models with a NumPyro posterior (--method nuts or vi).
+BAYESIAN_TYPES = COVARIANCE_TYPES
 
 
 class CommandError(Exception):
@@ -82,12 +87,12 @@ def parse_components(text: str) -> list[int]:
 
 
 def parse_covariance(text: str) -> list[str]:
-    """``"full,tied"`` -> ``["full", "tied"]``; each must be a covariance type."""
+    """``"full,tied"`` -> ``["full", "tied"]``; each must be a covariance model name or ``all``."""
     types = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in types if t not in COVARIANCE_TYPES]
+    bad = [t for t in types if t not in COVARIANCE_NAMES]
     if bad or not types:
         raise argparse.ArgumentTypeError(f"unknown covariance type(s) {', '.join(bad) or repr(text)}: "
-                                         f"choose from {','.join(COVARIANCE_TYPES)}")
+                                         f"choose from {','.join(COVARIANCE_NAMES)}")
     return list(dict.fromkeys(types))
 
 
@@ -127,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--components", type=parse_components, default=list(range(1, 10)), metavar="RANGE",
                      help="numbers of components to try, e.g. 1-9 (default), 3 or 2,4,6")
     fit.add_argument("--covariance", type=parse_covariance, default=list(COVARIANCE_TYPES), metavar="TYPES",
-                     help="covariance types to try (default full,tied,diag,spherical)")
+                     help="covariance models to try: scikit-learn's full,tied,diag,spherical (default), "
+                          "mclust's EII,...,VVV, or all (mclust's 14)")
     fit.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic", help="selection criterion")
     fit.add_argument("--method", choices=("em", "nuts", "vi"), default="em",
                      help="em: point estimate (default); nuts or vi: posterior of the chosen model")
@@ -404,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fit" and args.subsample is not None and args.method != "vi":
         print(f"{PROG} fit: error: --subsample needs --method vi (see {PROG} fit --help)", file=sys.stderr)
         return 2
+    if args.command == "fit" and args.method != "em":
+        other = [t for t in args.covariance if t not in BAYESIAN_TYPES]
+        if other:
+            print(f"{PROG} fit: error: --method {args.method} has posteriors for {','.join(COVARIANCE_TYPES)} only, "
+                  f"not {','.join(other)} (see {PROG} fit --help)", file=sys.stderr)
+            return 2
     _one_line_warnings()
     _use_compilation_cache()
     commands = {"demo": _demo, "fit": _fit, "predict": _predict}

@@ -28,11 +28,16 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from bayesgmm import covariance as cov
-from bayesgmm.init import initial_responsibilities
+from bayesgmm.covariance import form_of, get_model
+from bayesgmm.init import initial_responsibilities, label_responsibilities
 from bayesgmm.params import GMMParams
 
 
 DATA_AXIS = "data"  # the mesh axis along which rows (chunks) are sharded
+
+#: A component has collapsed when its variance along some direction, in units of the data's
+#: variance (per feature), is below this: a standard deviation under 1/1000 of the data's.
+COLLAPSE_RATIO = 1e-6
 
 
 def _tiny(dtype) -> float:
@@ -69,27 +74,44 @@ def _recenter(nk, sum_diff, scatter, covariance_type):
     """
     nk = nk + _tiny(nk.dtype)
     delta = sum_diff / nk[:, None]
-    if covariance_type in ("full", "tied"):
+    if form_of(covariance_type).matrix:
         centered_scatter = scatter - sum_diff[:, :, None] * delta[:, None, :]
     else:
         centered_scatter = jnp.maximum(scatter - sum_diff * delta, 0.0)
     return nk, delta, centered_scatter
 
 
-def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type) -> GMMParams:
-    """M-step from statistics accumulated about ``shift`` (K, D)."""
+def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type, model_index=0,
+                            previous_cholesky: jax.Array | None = None, prior=None) -> GMMParams:
+    """M-step from statistics accumulated about ``shift`` (K, D).
+
+    ``previous_cholesky``, the last iterate's precision-Cholesky factor, starts the inner iterations of
+    the models without a closed-form M-step; ``model_index`` picks the model of a
+    :class:`~bayesgmm.covariance.ModelChoice`. With a :class:`~bayesgmm.prior.ConjugatePrior` the
+    M-step gives the MAP estimates (and ``reg_covar`` is not used).
+    """
+    model = get_model(covariance_type)
+    form = model.form
     nk, delta, centered_scatter = _recenter(nk, sum_diff, scatter, covariance_type)
-    covariances = cov.covariances_from_scatter(nk, centered_scatter, reg_covar, covariance_type)
+    k, d = shift.shape
+    previous = None if previous_cholesky is None else (
+        lambda: form.full(form.covariances(previous_cholesky), k, d))
+    means = shift + delta
+    if prior is None:
+        covariances = model.covariances_from_scatter(nk, centered_scatter, reg_covar, mask, previous, model_index)
+    else:
+        means, covariances = model.map_from_scatter(nk, means, centered_scatter, prior, mask, previous, model_index)
     weights = jnp.where(mask, nk, 0.0)
     return GMMParams(
         weights=weights / jnp.sum(weights),
-        means=shift + delta,
-        precisions_cholesky=cov.precisions_cholesky_from_covariances(covariances, covariance_type),
+        means=means,
+        precisions_cholesky=form.precisions_cholesky(covariances),
         covariance_type=covariance_type,
     )
 
 
-def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | None = None) -> GMMParams:
+def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | None = None,
+           model_index=0, prior=None) -> GMMParams:
     """M-step from weighted responsibilities, in two passes (means, then scatter about them).
 
     Parameters
@@ -100,9 +122,15 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
         chunk at a time, so that no N x K array is formed).
     reg_covar : float
         Added to the diagonal of every covariance.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str or tuple of str
+        A model name (see :func:`bayesgmm.covariance.get_model`), or a tuple of names for a
+        :class:`~bayesgmm.covariance.ModelChoice`.
     mask : bool array of shape (K,), optional
         Components that exist; the others get weight 0 (used to pad grids to one shape).
+    model_index : int, optional
+        Which model of a tuple of names (traced).
+    prior : ConjugatePrior, optional
+        MAP instead of maximum-likelihood estimates (:mod:`bayesgmm.prior`).
     """
     X = jnp.asarray(X)
     if not callable(resp):
@@ -126,12 +154,14 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
     nk = nk + _tiny(X.dtype)
     means = sums / nk[:, None]
 
-    def accumulate(scatter, i):
-        return scatter + cov.scatter(cov.centered(X[i], means), resp_of_chunk(i), covariance_type), None
+    form = form_of(covariance_type)
 
-    shape = (k, d, d) if covariance_type in ("full", "tied") else (k, d)
-    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(shape, X.dtype), jnp.arange(n_chunks))
-    return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type)
+    def accumulate(scatter, i):
+        return scatter + form.scatter(cov.centered(X[i], means), resp_of_chunk(i)), None
+
+    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(form.scatter_shape(k, d), X.dtype), jnp.arange(n_chunks))
+    return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type,
+                                   model_index, prior=prior)
 
 
 def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -> tuple[jax.Array, ...]:
@@ -139,10 +169,10 @@ def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -
 
     ``m`` are the current means; the statistics add over rows, so over chunks and devices.
     """
-    ct = params.covariance_type
+    form = form_of(params.covariance_type)
     k, d = params.means.shape
     dtype = params.means.dtype
-    log_det = cov.log_det_cholesky(params.precisions_cholesky, ct, d)
+    log_det = form.log_det(params.precisions_cholesky, d)
     log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
     statistics = _chunk_statistics_feature_major if d <= FEATURE_MAJOR_MAX_FEATURES else _chunk_statistics_matmul
 
@@ -150,14 +180,13 @@ def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -
         x, w = chunk
         return tuple(a + b for a, b in zip(carry, statistics(x, w, params, log_norm))), None
 
-    scatter_shape = (k, d, d) if ct in ("full", "tied") else (k, d)
-    init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(scatter_shape, dtype))
+    init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(form.scatter_shape(k, d), dtype))
     (total, nk, sum_diff, scatter), _ = jax.lax.scan(accumulate, init, (X, sample_weight))
     return total, jnp.sum(sample_weight), nk, sum_diff, scatter
 
 
 def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar, mask: jax.Array,
-            mesh: Mesh | None = None) -> tuple[GMMParams, jax.Array]:
+            mesh: Mesh | None = None, model_index=0, prior=None) -> tuple[GMMParams, jax.Array]:
     """One EM iteration in one pass over chunked data.
 
     Parameters
@@ -170,6 +199,10 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
     mesh : jax.sharding.Mesh with one axis named "data", optional
         When given, the chunks are split across its devices, each device makes its own pass, and the
         statistics are summed across devices (``psum``); parameters stay replicated.
+    model_index : int, optional
+        Which model of a :class:`~bayesgmm.covariance.ModelChoice` (traced).
+    prior : ConjugatePrior, optional
+        MAP-EM under mclust's conjugate prior.
 
     Returns
     -------
@@ -189,7 +222,7 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
             X, sample_weight, params)
     total, total_weight, nk, sum_diff, scatter = stats
     new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask,
-                                         params.covariance_type)
+                                         params.covariance_type, model_index, params.precisions_cholesky, prior)
     return new_params, total / total_weight
 
 
@@ -201,28 +234,22 @@ FEATURE_MAJOR_MAX_FEATURES = 2
 
 def _chunk_statistics_matmul(x, w, params: GMMParams, log_norm):
     """Per-chunk (sum w log p, n_k, sum r (x - m), scatter about m) with batched matmuls, (K, C, D) layout."""
-    ct = params.covariance_type
+    form = form_of(params.covariance_type)
     diff = cov.centered(x, params.means)
-    wlp = log_norm - 0.5 * cov.mahalanobis_sq(diff, params.precisions_cholesky, ct)
+    y = form.whiten(diff, params.precisions_cholesky)
+    wlp = log_norm - 0.5 * jnp.sum(y * y, axis=-1).T
     log_prob = logsumexp(wlp, axis=1)
     resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]
     total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
-    return total, jnp.sum(resp, axis=0), jnp.einsum("nk,knd->kd", resp, diff), cov.scatter(diff, resp, ct)
+    return total, jnp.sum(resp, axis=0), jnp.einsum("nk,knd->kd", resp, diff), form.scatter(diff, resp)
 
 
 def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm):
     """The same statistics as :func:`_chunk_statistics_matmul`, feature-major (D, K, C), for small D."""
-    ct, p = params.covariance_type, params.precisions_cholesky
+    form = form_of(params.covariance_type)
     d = x.shape[1]
     diff = x.T[:, None, :] - params.means.T[:, :, None]  # (D, K, C)
-    if ct == "full":
-        y = [sum(diff[i] * p[:, i, j, None] for i in range(d)) for j in range(d)]
-    elif ct == "tied":
-        y = [sum(diff[i] * p[i, j] for i in range(d)) for j in range(d)]
-    elif ct == "diag":
-        y = [diff[j] * p[:, j, None] for j in range(d)]
-    else:
-        y = [diff[j] * p[:, None] for j in range(d)]
+    y = form.whiten_feature_major([diff[i] for i in range(d)], params.precisions_cholesky)
     wlp = log_norm[:, None] - 0.5 * sum(yj * yj for yj in y)  # (K, C)
     top = jnp.max(wlp, axis=0)
     unnormalised = jnp.exp(wlp - top)
@@ -232,12 +259,7 @@ def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm):
     total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
     weighted = diff * resp  # (D, K, C)
     sum_diff = jnp.sum(weighted, axis=-1).T
-    if ct in ("full", "tied"):
-        rows = [[jnp.sum(weighted[i] * diff[j], axis=-1) for j in range(d)] for i in range(d)]
-        scatter = jnp.stack([jnp.stack(row, axis=-1) for row in rows], axis=1)  # (K, D, D)
-    else:
-        scatter = jnp.sum(weighted * diff, axis=-1).T  # (K, D)
-    return total, jnp.sum(resp, axis=1), sum_diff, scatter
+    return total, jnp.sum(resp, axis=1), sum_diff, form.scatter_feature_major(weighted, diff)
 
 
 class EMResult(NamedTuple):
@@ -267,7 +289,7 @@ def _all_finite(params: GMMParams) -> jax.Array:
 
 
 def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, initial_lower_bound,
-           trace_len: int, mesh: Mesh | None = None) -> EMResult:
+           trace_len: int, mesh: Mesh | None = None, model_index=0, prior=None) -> EMResult:
     """Iterate :func:`em_step` in one ``lax.while_loop`` until ``|change| < tol``, NaN, or ``max_iter``."""
     dtype = params.means.dtype
 
@@ -276,7 +298,7 @@ def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, 
         return running & ~jnp.isnan(state.lower_bound) & (state.lower_bound < jnp.inf)
 
     def body(state: EMResult):
-        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask, mesh)
+        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask, mesh, model_index, prior)
         finite = jnp.isfinite(lower_bound) & _all_finite(new_params)
         converged = (jnp.abs(lower_bound - state.lower_bound) < tol) & finite
         return EMResult(
@@ -297,17 +319,36 @@ def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, 
     return jax.lax.while_loop(cond, body, start)
 
 
-def best_run(results: EMResult) -> EMResult:
-    """The run with the largest finite lower bound from a batch (first one on ties, as scikit-learn)."""
-    score = jnp.where(jnp.isfinite(results.lower_bound) & jax.vmap(_all_finite)(results.params),
-                      results.lower_bound, -jnp.inf)
-    best = jnp.argmax(score)
+def degenerate(params: GMMParams, mask: jax.Array, total_weight, data_var: jax.Array, model_index=0,
+               count_points: bool = True) -> jax.Array:
+    """True when a component that exists has collapsed: its variance along some direction is below
+    :data:`COLLAPSE_RATIO` of the data's (``data_var``, shape (D,)), or (with ``count_points``; not
+    under a prior, which defines every component's covariance) its effective number of points
+    ``weight * total_weight`` is below what its model needs
+    (:meth:`~bayesgmm.covariance.CovarianceModel.min_points`)."""
+    model = get_model(params.covariance_type)
+    d = params.means.shape[-1]
+    largest = model.form.standardised_precision_max(params.precisions_cholesky, data_var)
+    collapsed = ~(largest * COLLAPSE_RATIO < 1.0)  # NaN counts as collapsed
+    few = params.weights * total_weight < model.min_points_at(d, model_index) * (1 - 1e-6)
+    few = few & count_points
+    return jnp.any((collapsed | few) & mask)
+
+
+def best_run(results: EMResult, sound: jax.Array | None = None) -> EMResult:
+    """The run with the largest finite lower bound from a batch (first one on ties, as scikit-learn);
+    with ``sound`` (bool per run), the best sound run when there is one."""
+    finite = jnp.isfinite(results.lower_bound) & jax.vmap(_all_finite)(results.params)
+    if sound is not None:
+        finite = jnp.where(jnp.any(finite & sound), finite & sound, finite)
+    best = jnp.argmax(jnp.where(finite, results.lower_bound, -jnp.inf))
     return jax.tree_util.tree_map(lambda leaf: leaf[best], results)
 
 
 def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array, tol, reg_covar, max_iter,
         initial_lower_bound, init: dict, *, covariance_type, init_method, n_init: int, trace_len: int,
-        mesh: Mesh | None = None) -> tuple[EMResult, jax.Array]:
+        mesh: Mesh | None = None, model_index=0, init_labels: jax.Array | None = None,
+        data_var: jax.Array | None = None, prior=None) -> tuple[EMResult, jax.Array]:
     """Initialise ``n_init`` times and run EM on all restarts at once (vmap); keep the best.
 
     Parameters
@@ -323,28 +364,52 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
         as scikit-learn's ``*_init`` arguments do. When all three are given and ``init_method`` is
         None, they are the starting point (warm start).
     covariance_type, init_method, n_init, trace_len : static
+        ``init_method="hc"`` starts the first restart from ``init_labels`` and the others from k-means.
     mesh : jax.sharding.Mesh, optional (static)
         Shard the data passes across devices (see :func:`em_step`); X must be split along its
         first axis over the mesh's "data" axis.
+    model_index : int, optional
+        Which model of a tuple ``covariance_type`` (traced).
+    init_labels : int array of shape (n_chunks, chunk_size), optional
+        Initial labels for ``init_method="hc"`` (-1: the row takes no part in the first M-step).
+    data_var : array of shape (D,), optional
+        Per-feature variance of the data: when given, restarts that end :func:`degenerate` lose to
+        any restart that does not.
+    prior : ConjugatePrior, optional
+        MAP-EM under mclust's conjugate prior (:mod:`bayesgmm.prior`); ``reg_covar`` is then unused.
 
     Returns
     -------
     best : EMResult
-        The restart with the largest finite lower bound.
+        The chosen restart.
     lower_bounds : array of shape (n_init,)
         Final lower bound of every restart.
     """
-    def one_restart(key):
+    def one_restart(key, first):
         if init_method is None:
             params = GMMParams(init["weights"], init["means"], init["precisions_cholesky"], covariance_type)
         else:
-            resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
-            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask)
+            if init_method == "hc":
+                given = label_responsibilities(init_labels, sample_weight, mask)
+                if n_init == 1:
+                    resp_of_chunk = given
+                else:
+                    others = initial_responsibilities(key, X, sample_weight, mask, "kmeans")
+                    resp_of_chunk = lambda i: jnp.where(first, given(i), others(i))  # noqa: E731
+            else:
+                resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
+            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask, model_index, prior)
             params = params.replace(**{name: value for name, value in init.items() if value is not None})
-        return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len, mesh)
+        return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len, mesh,
+                      model_index, prior)
 
-    results = jax.vmap(one_restart)(jax.random.split(key, n_init))
-    return best_run(results), results.lower_bound
+    results = jax.vmap(one_restart)(jax.random.split(key, n_init), jnp.arange(n_init) == 0)
+    sound = None
+    if data_var is not None:
+        total_weight = jnp.sum(sample_weight)
+        sound = ~jax.vmap(lambda p: degenerate(p, mask, total_weight, data_var, model_index, prior is None))(
+            results.params)
+    return best_run(results, sound), results.lower_bound
 
 
 fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh"))
@@ -403,6 +468,6 @@ def stepwise_em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, 
     sum_diff = g * sum_diff / total_weight  # the running statistics have no offset about the current means
     scatter = (1 - g) * state.scatter + g * scatter / total_weight
     new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar,
-                                         jnp.ones(nk.shape[0], bool), ct)
+                                         jnp.ones(nk.shape[0], bool), ct, 0, params.precisions_cholesky)
     _, _, centered = _recenter(nk, sum_diff, scatter, ct)
     return new_params, StreamState(nk, centered, state.n_steps + 1), total / total_weight

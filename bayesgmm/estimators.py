@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -15,92 +14,16 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bayesgmm import covariance as cov
 from bayesgmm import em
-from bayesgmm._chunks import chunk_rows, data_mesh, default_chunk_size
+from bayesgmm._boundary import (PrecisionWarning, check_fit_data, column_moments,  # noqa: F401 (public here too)
+                                key_from_random_state, precision_scope, trace_length)
+from bayesgmm._chunks import chunk_labels, chunk_rows, data_mesh, default_chunk_size
+from bayesgmm.covariance import COVARIANCE_NAMES, get_model
 from bayesgmm.init import INIT_METHODS
-from bayesgmm.params import COVARIANCE_TYPES, GMMParams
-
-
-def precision_scope(dtype) -> contextlib.AbstractContextManager:
-    """float64 work is done inside a scoped ``jax.enable_x64``; float32 leaves JAX's settings alone."""
-    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
-
-
-def trace_length(max_iter: int) -> int:
-    """Static length of the per-iteration lower-bound trace: a power of two >= max_iter (at least 128)."""
-    return max(128, 1 << max(0, int(max_iter) - 1).bit_length())
-
-
-def key_from_random_state(random_state) -> jax.Array:
-    """A JAX key derived from scikit-learn's ``random_state`` (None, int or RandomState)."""
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    return jax.random.key(seed)
-
-
-def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True):
-    """Validate X (2-D, finite, numeric, enough rows) and sample_weight (non-negative, positive sum).
-
-    Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified.
-    """
-    X = validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
-    if X.shape[0] < n_components:
-        raise ValueError(
-            f"Expected n_samples >= n_components but got n_components = {n_components}, n_samples = {X.shape[0]}"
-        )
-    if X.dtype == np.float32:
-        _warn_float32_precision(X)
-    sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-    if not np.all(np.isfinite(sample_weight)) or sample_weight.sum() <= 0:
-        raise ValueError("sample_weight must be finite with a positive sum")
-    return X, sample_weight
-
-
-class PrecisionWarning(UserWarning):
-    """float32 data whose offset dwarfs its spread: few significant digits of the spread survive."""
-
-
-def column_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean and variance of each feature, in float64 over blocks of rows, so that no
-    float64 copy of the data is made (host, numpy).
-
-    Returns
-    -------
-    mean, variance : arrays of shape (n_features,)
-    """
-    block = 1 << 16
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    total = X.shape[0] if w is None else w.sum()
-
-    def weighted_sum(start: int, values: np.ndarray) -> np.ndarray:
-        return values.sum(axis=0) if w is None else w[start:start + block] @ values
-
-    starts = range(0, X.shape[0], block)
-    mean = sum(weighted_sum(i, X[i:i + block].astype(np.float64)) for i in starts) / total
-    variance = sum(weighted_sum(i, (X[i:i + block] - mean) ** 2) for i in starts) / total
-    return mean, variance
-
-
-def _warn_float32_precision(X: np.ndarray) -> None:
-    """Warn when a float32 column's |mean| / std leaves fewer than ~3 significant digits of its spread.
-
-    The EM core itself never cancels (it works on differences from the means), but the input values
-    are already rounded to float32: a column at 1e6 with unit spread is stored to 1/16.
-    """
-    mean, variance = column_moments(X)
-    std = np.sqrt(variance)
-    ratio = np.abs(mean) / np.where(std > 0, std, np.inf)
-    digits = -np.log10(np.maximum(ratio * np.finfo(np.float32).eps, 1e-30))
-    worst = int(np.argmax(ratio))
-    if digits[worst] < 3:
-        warnings.warn(
-            f"X is float32 and column {worst} has |mean| / std = {ratio[worst]:.3g}: only about "
-            f"{max(digits[worst], 0):.1f} significant digits of its spread survive in float32. "
-            "Pass float64 data, or subtract the column means first.",
-            PrecisionWarning,
-        )
+from bayesgmm.params import GMMParams
+from bayesgmm.prior import ConjugatePrior, resolve_prior
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -114,7 +37,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     Parameters
     ----------
     n_components : int, default=1
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
+        scikit-learn's "full", "tied", "diag", "spherical", or any of mclust's models "EII", "VII",
+        "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV" (and "E",
+        "V" for one feature): ``Sigma_k = lambda_k D_k A_k D_k^T`` with volume, shape and orientation
+        Equal or Variable across components (I: identity). spherical = VII, diag = VVI, tied = EEE,
+        full = VVV. See :mod:`bayesgmm.covariance`.
     tol : float, default=1e-3
         Convergence threshold on the change of the lower bound (mean log-likelihood).
     reg_covar : float, default=1e-6
@@ -122,7 +50,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     max_iter : int, default=100
     n_init : int, default=1
         Number of initialisations; the best lower bound wins.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, default="kmeans"
+        "hc" is mclust's model-based hierarchical agglomeration (:mod:`bayesgmm.hc`, on at most 2000
+        rows); with ``n_init > 1`` the other restarts start from k-means.
     weights_init : array of shape (n_components,), optional
     means_init : array of shape (n_components, n_features), optional
     precisions_init : array, optional
@@ -136,13 +66,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Kept for compatibility with scikit-learn.
     chunk_size : int, optional
         Rows per chunk in the compiled loop; by default chosen from n_components and n_features.
+    prior : None, "conjugate" or ConjugatePrior, default=None
+        None: maximum likelihood. "conjugate": MAP-EM under mclust's conjugate prior with mclust's
+        default hyperparameters (``priorControl()``; Fraley and Raftery 2007), which removes
+        degenerate optima without ``reg_covar`` (unused then). A :class:`bayesgmm.prior.ConjugatePrior`
+        sets the hyperparameters (its None fields take the defaults). Defined for the models mclust
+        defines it for: all but VEE, EVE, VVE and EVV.
 
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
     covariances_, precisions_, precisions_cholesky_ : ndarray
-        Shapes by covariance type, as scikit-learn.
+        Shapes by the model's stored form, as scikit-learn: (K, D, D) for full and for the models
+        whose orientation is not the identity apart from EEE (VEE, EVE, VVE, EEV, VEV, EVV, VVV);
+        (D, D) for tied = EEE; (K, D) for diag and the axis-aligned models (EEI, VEI, EVI, VVI);
+        (K,) for spherical, EII, VII, E and V.
+    volumes_ : ndarray of shape (n_components,)
+        mclust's decomposition ``Sigma_k = lambda_k D_k A_k D_k^T``: the volumes det(Sigma_k)^(1/D),
+    shapes_ : ndarray of shape (n_components, n_features)
+        the shapes A_k (eigenvalues over the volume, decreasing; in feature order for axis-aligned models)
+    orientations_ : ndarray of shape (n_components, n_features, n_features)
+        and the orientations D_k (eigenvectors as columns; the identity for axis-aligned models).
     converged_ : bool
         True only if the best initialisation met ``tol`` with finite values.
     n_iter_ : int
@@ -173,7 +118,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "covariance_type": [StrOptions(set(COVARIANCE_NAMES))],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -187,11 +132,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "prior": [None, StrOptions({"conjugate"}), ConjugatePrior],
     }
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100,
                  n_init=1, init_params="kmeans", weights_init=None, means_init=None, precisions_init=None,
-                 random_state=None, warm_start=False, verbose=0, verbose_interval=10, chunk_size=None):
+                 random_state=None, warm_start=False, verbose=0, verbose_interval=10, chunk_size=None, prior=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -207,6 +153,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.prior = prior
 
     # ------------------------------------------------------------------ fitting
 
@@ -260,6 +207,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         convergence test.
         """
         self._validate_params()
+        if self.prior is not None:
+            raise ValueError("partial_fit does not support a prior (stepwise EM is maximum likelihood); use fit")
         first = not hasattr(self, "_stream")
         X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components if first else 1, reset=first)
         if not first:
@@ -268,7 +217,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if first:
                 self._fit(X, sample_weight, max_iter=0)
                 k, d = self.means_.shape
-                scatter = np.zeros((k, d, d) if self.covariance_type in ("full", "tied") else (k, d), X.dtype)
+                scatter = np.zeros(get_model(self.covariance_type).form.scatter_shape(k, d), X.dtype)
                 self._stream = em.StreamState(np.zeros(k, X.dtype), scatter, np.zeros((), np.int32))
             n_steps = int(self._stream.n_steps)
             if step_size is None:
@@ -293,6 +242,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk = self.chunk_size or default_chunk_size()
         mesh = data_mesh()
         Xc, wc = chunk_rows(X, sample_weight, chunk, mesh)
+        labels = None
         if warm:
             init = {"weights": self.weights_, "means": self.means_, "precisions_cholesky": self.precisions_cholesky_}
             init_method, initial_lower_bound = None, self.lower_bound_
@@ -301,13 +251,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             # with all three given, the estimate from init_params would be overwritten: skip it
             given = all(value is not None for value in init.values())
             init_method, initial_lower_bound = (None if given else self.init_params), -np.inf
+            if init_method == "hc":
+                from bayesgmm.hc import hierarchical_partitions
+
+                labels = chunk_labels(hierarchical_partitions(X, [self.n_components], random_state=self.random_state)[:, 0],
+                                      wc)
         init = {name: None if value is None else jnp.asarray(value, X.dtype) for name, value in init.items()}
+        prior = resolve_prior(self.prior, X, self.n_components, self.covariance_type, sample_weight)
+        if prior is not None:
+            prior = jax.tree_util.tree_map(lambda v: jnp.asarray(v, X.dtype), prior)
         best, restart_bounds = em.fit_jit(
             key_from_random_state(self.random_state), Xc, wc, jnp.ones(self.n_components, bool),
             jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(max_iter),
             jnp.asarray(initial_lower_bound, X.dtype), init,
             covariance_type=self.covariance_type, init_method=init_method, n_init=n_init,
-            trace_len=trace_length(max_iter), mesh=mesh,
+            trace_len=trace_length(max_iter), mesh=mesh, init_labels=labels, prior=prior,
         )
         best = jax.device_get(best)
         if max_iter > 0 and not np.isfinite(best.lower_bound):
@@ -334,6 +292,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _user_init(self, n_features: int, dtype) -> dict:
         """Validated ``weights_init``, ``means_init`` and ``precisions_init`` (None where not given)."""
         k, d, ct = self.n_components, n_features, self.covariance_type
+        form = get_model(ct).form
         init = {"weights": None, "means": None, "precisions_cholesky": None}
         if self.weights_init is not None:
             w = np.array(self.weights_init, dtype=dtype)
@@ -351,10 +310,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             init["means"] = m
         if self.precisions_init is not None:
             p = np.array(self.precisions_init, dtype=dtype)
-            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[ct]
+            shape = form.chol_shape(k, d)
             if p.shape != shape:
                 raise ValueError(f"precisions_init must have shape {shape} for covariance_type={ct!r}, got {p.shape}")
-            if ct in ("full", "tied"):
+            if form.matrix:
                 if not np.allclose(p, np.swapaxes(p, -1, -2)):
                     raise ValueError(f"precisions_init must be symmetric for covariance_type={ct!r}")
                 if np.any(np.linalg.eigvalsh(p) <= 0):
@@ -367,12 +326,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return init
 
     def _set_params(self, params: GMMParams, dtype) -> None:
-        ct = self.covariance_type
+        model = get_model(self.covariance_type)
+        k, d = np.shape(params.means)
         self.weights_ = np.asarray(params.weights, dtype)
         self.means_ = np.asarray(params.means, dtype)
         self.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype)
-        self.covariances_ = np.asarray(cov.covariances_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
-        self.precisions_ = np.asarray(cov.precisions_from_precisions_cholesky(params.precisions_cholesky, ct), dtype)
+        self.covariances_ = np.asarray(model.form.covariances(jnp.asarray(params.precisions_cholesky)), dtype)
+        self.precisions_ = np.asarray(model.form.precisions(jnp.asarray(params.precisions_cholesky)), dtype)
+        self.volumes_, self.shapes_, self.orientations_ = (
+            np.asarray(a, dtype) for a in model.decompose(model.form.full(self.covariances_, k, d)))
 
     def save(self, path):
         """Write the fitted model to ``path`` (portable, no pickle); read it back with :func:`bayesgmm.load`."""
@@ -424,7 +386,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _n_parameters(self) -> int:
         """Number of free parameters of the fitted model."""
-        return cov.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+        return get_model(self.covariance_type).n_parameters(self.n_components, self.means_.shape[1])
 
     def bic(self, X) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better, scikit-learn's sign)."""
@@ -450,9 +412,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         y = np.repeat(np.arange(self.n_components), counts)
         k, d = self.means_.shape
-        covs = {"full": lambda c: c, "tied": lambda c: np.broadcast_to(c, (k, d, d)),
-                "diag": lambda c: np.apply_along_axis(np.diag, 1, c),
-                "spherical": lambda c: c[:, None, None] * np.eye(d)}[self.covariance_type](self.covariances_)
+        covs = get_model(self.covariance_type).form.full(self.covariances_, k, d)
         chol = np.linalg.cholesky(np.asarray(covs, np.float64))
         noise = rng.standard_normal((n_samples, d))
         X = self.means_[y] + np.einsum("nij,nj->ni", chol[y], noise)

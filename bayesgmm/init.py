@@ -22,8 +22,10 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "hc"]
+#: ``"hc"`` is mclust's model-based hierarchical agglomeration (:mod:`bayesgmm.hc`), computed on the host;
+#: the compiled core receives its labels (:func:`label_responsibilities`).
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 
 
 def _sq_distances(x: jax.Array, centers: jax.Array) -> jax.Array:
@@ -134,6 +136,18 @@ def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: 
     return labels
 
 
+def label_responsibilities(labels: jax.Array, sample_weight: jax.Array,
+                           mask: jax.Array) -> Callable[[jax.Array], jax.Array]:
+    """``resp_of_chunk(i)`` for given labels (n_chunks, chunk_size): one-hot rows times the sample
+    weights; a label of -1 gives a zero row (the row takes no part in the first M-step)."""
+    n_components = mask.shape[0]
+
+    def resp_of_chunk(i):
+        return jax.nn.one_hot(labels[i], n_components, dtype=sample_weight.dtype) * mask * sample_weight[i][:, None]
+
+    return resp_of_chunk
+
+
 def initial_responsibilities(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
                              method: InitMethod) -> Callable[[jax.Array], jax.Array]:
     """``resp_of_chunk(i)``: weighted responsibilities (chunk_size, K) of chunk ``i`` for ``method``."""
@@ -163,5 +177,5 @@ def initial_responsibilities(key: jax.Array, X: jax.Array, sample_weight: jax.Ar
             return resp / jnp.sum(resp, axis=1, keepdims=True) * sample_weight[i][:, None]
 
     else:
-        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
+        raise ValueError(f"init_params must be one of {INIT_METHODS[:-1]} here ('hc' needs labels), got {method!r}")
     return resp_of_chunk

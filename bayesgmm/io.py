@@ -164,7 +164,7 @@ class _Decoder:
         if node.get("object"):
             return arr.astype(object)
         if node.get("jax"):
-            from bayesgmm.estimators import precision_scope
+            from bayesgmm._boundary import precision_scope
 
             with precision_scope(np.float64 if arr.dtype.itemsize == 8 else np.float32):
                 return jnp.asarray(arr)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import jax
 
-CovarianceType = Literal["full", "tied", "diag", "spherical"]
-COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+from bayesgmm.covariance import SKLEARN_TYPES as COVARIANCE_TYPES  # noqa: F401 (kept importable here)
+from bayesgmm.covariance import CovarianceType
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,11 +19,12 @@ class GMMParams:
     weights : array of shape (n_components,)
     means : array of shape (n_components, n_features)
     precisions_cholesky : array
-        ``P`` with ``precision = P @ P.T``; shape by covariance type, as in scikit-learn:
+        ``P`` with ``precision = P @ P.T``; shape by the model's stored form, as in scikit-learn:
         full (n_components, n_features, n_features), tied (n_features, n_features),
         diag (n_components, n_features), spherical (n_components,).
-    covariance_type : {"full", "tied", "diag", "spherical"}
-        Static (part of the tree structure, not a leaf).
+    covariance_type : str or tuple of str
+        A model name (see :func:`bayesgmm.covariance.get_model`). Static (part of the tree
+        structure, not a leaf).
     """
 
     weights: jax.Array

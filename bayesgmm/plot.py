@@ -61,7 +61,8 @@ def full_covariances(covariances: Any, covariance_type: str, n_components: int, 
     covariances : array
         scikit-learn shapes, after any leading axes: full (..., K, D, D), tied (..., D, D),
         diag (..., K, D), spherical (..., K).
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        Any model name (see :func:`bayesgmm.covariance.get_model`).
     n_components, n_features : int
 
     Examples
@@ -70,16 +71,10 @@ def full_covariances(covariances: Any, covariance_type: str, n_components: int, 
     array([[[1., 0.],
             [0., 4.]]])
     """
+    from bayesgmm.covariance import get_model
+
     c = np.asarray(covariances, dtype=np.float64)
-    if covariance_type == "full":
-        return c
-    if covariance_type == "tied":
-        return np.broadcast_to(c[..., None, :, :], c.shape[:-2] + (n_components, n_features, n_features)).copy()
-    if covariance_type == "diag":
-        return c[..., :, None] * np.eye(n_features)
-    if covariance_type == "spherical":
-        return c[..., None, None] * np.eye(n_features)
-    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    return np.array(get_model(covariance_type).form.full(c, n_components, n_features))
 
 
 def _data(model: Any, X: Any) -> tuple[np.ndarray, list[str], list[str]]:

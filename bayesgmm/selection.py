@@ -1,15 +1,20 @@
-"""Model selection over the number of components and the covariance type (AIC, BIC, ICL).
+"""Model selection over the number of components and the covariance model (AIC, BIC, ICL).
 
-Each covariance type is one compiled program: the grid over K is padded to the largest K, the
-missing components are masked (weight 0), and all grid points and restarts run at once (vmap).
+The whole grid is one compiled program: components are padded to the largest K and masked
+(weight 0), all K and restarts run at once (vmap), and the covariance models share the program
+through a traced model index (:class:`~bayesgmm.covariance.ModelChoice`), so a grid over mclust's
+14 models compiles once and a second grid of the same size compiles nothing.
 
-A fit with a collapsed component (a spike on repeated values: its variance along some direction is
-below ``COLLAPSE_RATIO`` of the data's) has an unbounded likelihood in theory and a huge one in
-practice; it is flagged ``degenerate`` in the table and never chosen, as mclust gives such fits no BIC.
+Each (K, model) cell merges its restarts (by default mclust's hierarchical start and k-means ones)
+and keeps the best log-likelihood among the fits without a collapsed component. A fit with a
+collapsed component (a spike on repeated values: its variance along some direction is below
+``COLLAPSE_RATIO`` of the data's, or fewer effective points than the model needs) has an unbounded
+likelihood in theory and a huge one in practice; when every restart of a cell collapses, the cell is
+flagged ``degenerate`` and never chosen, as mclust gives such fits no BIC.
 
 Sign convention: AIC, BIC and ICL follow scikit-learn (lower is better). mclust reports
-``BIC_mclust = 2 log L - p log n`` (higher is better), which is ``-table["bic"]``; the table carries
-``log_likelihood`` and ``n_parameters`` so either convention is one line away.
+``BIC_mclust = 2 log L - p log n`` (higher is better), which is ``-table["bic"]``;
+:meth:`SelectionResult.table_mclust` shows the table in mclust's layout and sign.
 """
 
 from __future__ import annotations
@@ -26,18 +31,17 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayesgmm import covariance as cov
 from bayesgmm import em
-from bayesgmm._chunks import chunk_rows, data_mesh, default_chunk_size
-from bayesgmm.estimators import (GaussianMixture, check_fit_data, column_moments, key_from_random_state,
-                                  precision_scope, trace_length)
-from bayesgmm.params import COVARIANCE_TYPES, GMMParams
+from bayesgmm._boundary import check_fit_data, column_moments, key_from_random_state, precision_scope, trace_length
+from bayesgmm._chunks import chunk_labels, chunk_rows, data_mesh, default_chunk_size
+from bayesgmm.covariance import FULL, SKLEARN_TYPES, expand_models, get_model
+from bayesgmm.em import COLLAPSE_RATIO  # noqa: F401 (documented here)
+from bayesgmm.estimators import GaussianMixture
+from bayesgmm.init import INIT_METHODS
+from bayesgmm.params import GMMParams
+from bayesgmm.prior import PRIOR_MODELS, resolve_prior, resolve_prior_model
 
 Criterion = Literal["bic", "aic", "icl"]
-
-#: A component has collapsed when its variance along some direction, in units of the data's
-#: variance (per feature), is below this: a standard deviation under 1/1000 of the data's.
-COLLAPSE_RATIO = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,32 +64,62 @@ class SelectionResult:
     best_: GaussianMixture
     criterion: str
 
+    def table_mclust(self) -> pd.DataFrame:
+        """The BIC table as mclust prints it: rows K, columns models, ``2 log L - p log n`` (higher is
+        better), NaN where the fit is degenerate or failed (mclust's NA).
+
+        Examples
+        --------
+        >>> import bayesgmm as bg
+        >>> sel = bg.select(bg.datasets.load_faithful(), n_components=range(1, 4), covariance_types=["EEE", "VVV"],
+        ...                 random_state=0)
+        >>> round(float(sel.table_mclust().loc[3, "EEE"]), 1)  # mclust: -2314.386
+        -2314.4
+        """
+        t = self.table
+        bic = np.where(t["degenerate"].astype(bool) | ~np.isfinite(t["bic"]), np.nan, -t["bic"].astype(float))
+        wide = t.assign(BIC=bic).pivot(index="n_components", columns="covariance_type", values="BIC")
+        return wide[list(dict.fromkeys(t["covariance_type"]))]
+
 
 def select(X, n_components: Iterable[int] = range(1, 10),
-           covariance_types: Sequence[str] = COVARIANCE_TYPES, criterion: Criterion = "bic", *,
+           covariance_types: str | Sequence[str] = SKLEARN_TYPES, criterion: Criterion = "bic", *,
            sample_weight=None, n_init: int = 10, tol: float = 1e-6, max_iter: int = 1000,
-           reg_covar: float = 1e-6, init_params: str = "kmeans", random_state=None,
-           chunk_size: int | None = None) -> SelectionResult:
+           reg_covar: float = 1e-6, init_params: str = "hc", random_state=None,
+           chunk_size: int | None = None, prior=None) -> SelectionResult:
     """Fit a grid of mixtures and pick the best by AIC, BIC or ICL.
 
-    The defaults (10 k-means restarts, ``tol=1e-6``, up to 1000 iterations) are stricter than
-    :class:`GaussianMixture`'s so that each grid point reaches the optimum careful tools reach
-    (for example mclust's EEE three-component fit of Old Faithful, log-likelihood -1126.33).
+    The defaults (mclust's hierarchical start plus 9 k-means restarts per cell, ``tol=1e-6``, up to
+    1000 iterations) are stricter than :class:`GaussianMixture`'s so that each grid point reaches the
+    optimum careful tools reach (for example mclust's EEE three-component fit of Old Faithful,
+    log-likelihood -1126.33).
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
     n_components : iterable of int
-    covariance_types : sequence of {"full", "tied", "diag", "spherical"}
+    covariance_types : str or sequence of str
+        Model names (scikit-learn's or mclust's, see :class:`GaussianMixture`), ``"all"`` for mclust's
+        14 models (E and V for one feature) or ``"sklearn"`` for scikit-learn's four.
     criterion : {"bic", "aic", "icl"}
         ICL is BIC plus twice the entropy of the hard assignments, as mclust defines it.
     sample_weight : array-like of shape (n_samples,), optional
         The n in BIC is then the sum of the weights.
+    n_init : int
+        Restarts per cell: with ``init_params="hc"`` the first starts from mclust's hierarchical
+        partition and the others from k-means.
+    init_params : {"hc", "kmeans", "k-means++", "random", "random_from_data"}
+    prior : None, "conjugate" or ConjugatePrior
+        MAP-EM under mclust's conjugate prior (see :class:`GaussianMixture`), with mclust's default
+        hyperparameters for each K (a given :class:`~bayesgmm.prior.ConjugatePrior` needs a D x D
+        scale, which the scalar-scale models take as its trace over D). ``"all"`` then means the 10
+        models mclust defines the prior for; the log-likelihood, BIC and ICL are the data's at the MAP
+        estimate, as mclust reports them.
 
     Notes
     -----
-    A grid point whose fit has a collapsed component (for example one sitting on a value that the
-    data repeat, as rounded measurements do) is marked ``degenerate`` and not chosen; a
+    A grid point whose every restart has a collapsed component (for example one sitting on a value
+    that the data repeat, as rounded measurements do) is marked ``degenerate`` and not chosen; a
     ``UserWarning`` says so when it would otherwise have won.
 
     Returns
@@ -103,18 +137,26 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     ks = sorted({int(k) for k in n_components})
     if not ks or ks[0] < 1:
         raise ValueError(f"n_components must be a non-empty collection of integers >= 1, got {ks}")
-    covariance_types = tuple(covariance_types)
-    unknown = [ct for ct in covariance_types if ct not in COVARIANCE_TYPES]
-    if unknown or not covariance_types:
-        raise ValueError(f"covariance_types must be a non-empty subset of {COVARIANCE_TYPES}, got {unknown or '()'}")
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl', got {criterion!r}")
+    if init_params not in INIT_METHODS:
+        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {init_params!r}")
     template = GaussianMixture(n_components=ks[-1], n_init=n_init, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-                               init_params=init_params, random_state=random_state, chunk_size=chunk_size)
+                               random_state=random_state, chunk_size=chunk_size)
     template._validate_params()
     X_arr, w = check_fit_data(template, X, sample_weight, ks[-1])
     n_total, n_features = float(w.sum()), X_arr.shape[1]
-    data_var = column_moments(X_arr, w)[1]
+    try:
+        names = expand_models(covariance_types, n_features)
+    except ValueError:
+        names = ()
+    if prior is not None and "all" in ((covariance_types,) if isinstance(covariance_types, str) else covariance_types):
+        names = tuple(name for name in names if get_model(name).name in PRIOR_MODELS)
+    if not names:
+        raise ValueError("covariance_types must be a non-empty subset of the model names, 'all' or 'sklearn'; "
+                         f"got {covariance_types!r}")
+    for name in names if prior is not None else ():
+        resolve_prior_model(name)
     k_max = ks[-1]
     masks = jnp.asarray(np.arange(k_max)[None, :] < np.array(ks)[:, None])
     rows, fits = [], {}
@@ -123,26 +165,39 @@ def select(X, n_components: Iterable[int] = range(1, 10),
         mesh = data_mesh()
         Xc, wc = chunk_rows(X_arr, w, chunk, mesh)
         dtype = X_arr.dtype
-        keys = jax.random.split(key_from_random_state(random_state), len(covariance_types))
-        for key, ct in zip(keys, covariance_types):
-            result, loglik, map_log_resp = jax.device_get(_fit_grid(
+        labels = None
+        if init_params == "hc":
+            from bayesgmm.hc import hierarchical_partitions
+
+            partitions = hierarchical_partitions(X_arr, ks, random_state=random_state)
+            labels = jnp.stack([chunk_labels(partitions[:, i], wc) for i in range(len(ks))])
+        data_var = jnp.asarray(column_moments(X_arr, w)[1], dtype)
+        priors = None
+        if prior is not None:
+            per_k = [resolve_prior(prior, X_arr, k, "VVV" if n_features > 1 else "V", w) for k in ks]
+            priors = jax.tree_util.tree_map(lambda *v: jnp.asarray(np.stack(v), dtype), *per_k)
+        family = tuple(names)
+        keys = jax.random.split(key_from_random_state(random_state), len(names))
+        for index, (key, name) in enumerate(zip(keys, names)):
+            model = get_model(name)
+            result, loglik, map_log_resp, degenerate = jax.device_get(_fit_grid(
                 jax.random.split(key, len(ks)), Xc, wc, masks, jnp.asarray(tol, dtype),
-                jnp.asarray(reg_covar, dtype), jnp.asarray(max_iter), covariance_type=ct, init_method=init_params,
-                n_init=n_init, trace_len=trace_length(max_iter), mesh=mesh))
+                jnp.asarray(reg_covar, dtype), jnp.asarray(max_iter), jnp.asarray(index, jnp.int32), labels, data_var,
+                priors, covariance_type=family, init_method=init_params, n_init=n_init, trace_len=trace_length(max_iter),
+                mesh=mesh))
             for i, k in enumerate(ks):
-                p = cov.n_parameters(ct, k, n_features)
+                p = model.n_parameters(k, n_features)
                 bic = -2 * loglik[i] + p * math.log(n_total)
-                rows.append({"covariance_type": ct, "n_components": k, "log_likelihood": float(loglik[i]),
+                rows.append({"covariance_type": name, "n_components": k, "log_likelihood": float(loglik[i]),
                              "n_parameters": p, "aic": -2 * loglik[i] + 2 * p, "bic": bic,
                              "icl": bic - 2 * map_log_resp[i], "converged": bool(result.converged[i]),
-                             "n_iter": int(result.n_iter[i])})
-                fits[ct, k] = jax.tree_util.tree_map(lambda leaf: leaf[i], result)
-                rows[-1]["degenerate"] = smallest_variance_ratio(fits[ct, k].params, k, data_var) < COLLAPSE_RATIO
+                             "n_iter": int(result.n_iter[i]), "degenerate": bool(degenerate[i])})
+                fits[name, k] = jax.tree_util.tree_map(lambda leaf: leaf[i], result)
     table = pd.DataFrame(rows)
     ct, k = _choose(table, criterion)
     best = GaussianMixture(n_components=k, covariance_type=ct, n_init=n_init, tol=tol, max_iter=max_iter,
                            reg_covar=reg_covar, init_params=init_params, random_state=random_state,
-                           chunk_size=chunk_size)
+                           chunk_size=chunk_size, prior=prior)
     with precision_scope(X_arr.dtype):
         _install_fit(best, fits[ct, k], X, k)
     return SelectionResult(table=table, best_=best, criterion=criterion)
@@ -152,16 +207,11 @@ def smallest_variance_ratio(params: GMMParams, k: int, data_var: np.ndarray) -> 
     """Smallest variance along any direction of the first ``k`` components, in units of the data's
     per-feature variance ``data_var`` (shape (n_features,)): min_k lambda_min(S^-1/2 Sigma_k S^-1/2),
     computed as 1 / lambda_max of the standardised precision S^1/2 P_k S^1/2 (no inverse)."""
-    ct = params.covariance_type
-    chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
-    chol = chol if ct == "tied" else chol[:k]
-    root_var = np.sqrt(data_var)
-    if ct in ("full", "tied"):
-        scaled = root_var[:, None] * chol  # S^1/2 L, so that S^1/2 P S^1/2 = (S^1/2 L)(S^1/2 L)^T
-        largest = np.max(np.linalg.svd(np.reshape(scaled, (-1,) + scaled.shape[-2:]), compute_uv=False)) ** 2
-    else:
-        precisions = chol**2 if ct == "diag" else chol[:, None] ** 2
-        largest = np.max(precisions * data_var)
+    form = get_model(params.covariance_type).form
+    with jax.enable_x64(True):
+        chol = jnp.asarray(np.asarray(params.precisions_cholesky, np.float64))
+        largest = np.asarray(form.standardised_precision_max(chol, jnp.asarray(np.asarray(data_var, np.float64))))
+    largest = float(np.max(largest if not form.per_component else largest[:k]))
     return float(1.0 / largest) if np.isfinite(largest) and largest > 0 else 0.0
 
 
@@ -198,12 +248,15 @@ def _choose(table: pd.DataFrame, criterion: str) -> tuple[str, int]:
 
 
 def _install_fit(estimator: GaussianMixture, result: em.EMResult, X, k: int) -> None:
-    """Set the fitted attributes of ``estimator`` from one grid point, dropping the padded components."""
+    """Set the fitted attributes of ``estimator`` from one grid point (stored in the full form),
+    dropping the padded components and converting to the model's own form."""
     check_fit_data(estimator, X, None, k)  # sets n_features_in_ and feature_names_in_
     p = result.params
-    chol = p.precisions_cholesky if p.covariance_type == "tied" else p.precisions_cholesky[:k]
+    form = get_model(estimator.covariance_type).form
+    covariances = form.from_full(FULL.covariances(jnp.asarray(p.precisions_cholesky[:k])))
     weights = p.weights[:k] / np.sum(p.weights[:k])
-    estimator._set_params(GMMParams(weights, p.means[:k], chol, p.covariance_type), p.means.dtype)
+    params = GMMParams(weights, p.means[:k], form.precisions_cholesky(covariances), estimator.covariance_type)
+    estimator._set_params(params, p.means.dtype)
     estimator.converged_ = bool(result.converged)
     estimator.n_iter_ = int(result.n_iter)
     estimator.lower_bound_ = float(result.lower_bound)
@@ -211,22 +264,27 @@ def _install_fit(estimator: GaussianMixture, result: em.EMResult, X, k: int) -> 
 
 
 @functools.partial(jax.jit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh"))
-def _fit_grid(keys, X, sample_weight, masks, tol, reg_covar, max_iter, *, covariance_type, init_method, n_init,
-              trace_len, mesh):
-    """Fit every grid point (a mask over the padded components) at once.
+def _fit_grid(keys, X, sample_weight, masks, tol, reg_covar, max_iter, model_index, labels, data_var, priors, *,
+              covariance_type, init_method, n_init, trace_len, mesh):
+    """Fit every grid point (a mask over the padded components) of one model of ``covariance_type``
+    (a tuple of names; ``model_index`` picks one) at once.
 
-    Returns the best EM result per grid point, the total weighted log-likelihood of its final
-    parameters, and sum_n w_n log max_k r_nk (for ICL).
+    Returns the best EM result per grid point (restarts without a collapsed component preferred),
+    the total weighted log-likelihood of its final parameters, sum_n w_n log max_k r_nk (for ICL),
+    and whether it is :func:`~bayesgmm.em.degenerate`. ``labels`` (hierarchical starts) and
+    ``priors`` (MAP-EM) have a leading grid axis, or are None.
     """
     no_init = {"weights": None, "means": None, "precisions_cholesky": None}
+    total_weight = jnp.sum(sample_weight)
 
-    def one(key, mask):
+    def one(key, mask, init_labels, prior):
         best, _ = em.fit(key, X, sample_weight, mask, tol, reg_covar, max_iter, -jnp.inf, no_init,
                          covariance_type=covariance_type, init_method=init_method, n_init=n_init, trace_len=trace_len,
-                         mesh=mesh)
+                         mesh=mesh, model_index=model_index, init_labels=init_labels, data_var=data_var, prior=prior)
         log_prob, log_resp = jax.lax.map(lambda x: em.e_step(x, best.params), X)
         loglik = jnp.sum(sample_weight * log_prob)
         map_log_resp = jnp.sum(sample_weight * jnp.max(log_resp, axis=-1))
-        return best, loglik, map_log_resp
+        return best, loglik, map_log_resp, em.degenerate(best.params, mask, total_weight, data_var, model_index,
+                                                         prior is None)
 
-    return jax.vmap(one)(keys, masks)
+    return jax.vmap(one)(keys, masks, labels, priors)

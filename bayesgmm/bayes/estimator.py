@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from jax.typing import ArrayLike
-from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -45,6 +44,7 @@ from bayesgmm.bayes.models import (
     weighted_moments,
 )
 from bayesgmm.bayes.relabel import relabel
+from bayesgmm.covariance import form_of
 from bayesgmm.bayes.to_arviz import to_datatree
 
 #: Upper bound on the floats held per chunk of draws by the posterior predictive reductions.
@@ -197,19 +197,6 @@ def occupancy_and_log_likelihood(key: jax.Array, draws: MixtureDraws, X: jax.Arr
         return jnp.sum(hits > 0), total
 
     return jax.lax.map(one, (keys, draws), batch_size=chunk)
-
-
-def precisions_cholesky_from_covariances(covariances: np.ndarray, covariance_type: CovarianceType) -> np.ndarray:
-    """scikit-learn's ``precisions_cholesky_`` from covariances (host, float64)."""
-    covariances = np.asarray(covariances, dtype=np.float64)
-    if covariance_type in ("diag", "spherical"):
-        return 1.0 / np.sqrt(covariances)
-
-    def one(cov: np.ndarray) -> np.ndarray:
-        chol = np.linalg.cholesky(cov)
-        return solve_triangular(chol, np.eye(cov.shape[0]), lower=True).T
-
-    return one(covariances) if covariance_type == "tied" else np.stack([one(c) for c in covariances])
 
 
 @partial(jax.jit, static_argnames="covariance_type")
@@ -517,7 +504,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         key = jax.random.key(seed)
 
         center, scale = weighted_moments(X, sample_weight)
-        if ct == "spherical":  # a spherical covariance stays spherical only under one common scale
+        if form_of(ct).isotropic:  # a spherical covariance stays spherical only under one common scale
             scale = np.full(n_features, np.sqrt(np.mean(scale**2)))
         Z = jnp.asarray((X - center) / scale, jnp.float32)
         # Always weighted (ones by default): weighted and unweighted fits then share one compiled program.
@@ -586,13 +573,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     def _standardised_em(self, em: Any, center: np.ndarray,
                          scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ct = self.covariance_type
-        cov = np.asarray(em.covariances_, dtype=np.float64)
-        if ct in ("full", "tied"):
-            cov = cov / np.outer(scale, scale)
-        elif ct == "diag":
-            cov = cov / scale**2
-        else:
-            cov = cov / scale[0] ** 2
+        cov = form_of(ct).rescale_covariances(np.asarray(em.covariances_, dtype=np.float64), 1.0 / scale)
         return np.asarray(em.weights_), (np.asarray(em.means_) - center) / scale, cov
 
     def _store_posterior(self, X: np.ndarray, sample_weight: np.ndarray | None, raw: MixtureDraws, em: Any,
@@ -646,7 +627,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.weights_ = weights / weights.sum()
         self.means_ = np.asarray(jnp.mean(flat.means, axis=0), dtype=np.float64)
         self.covariances_ = np.asarray(jnp.mean(flat.covariances, axis=0), dtype=np.float64)
-        self.precisions_cholesky_ = precisions_cholesky_from_covariances(self.covariances_, ct)
+        with jax.enable_x64(True):
+            self.precisions_cholesky_ = np.asarray(form_of(ct).precisions_cholesky(jnp.asarray(self.covariances_)))
 
     def _warn_diagnostics(self) -> None:
         if self.n_divergences_:

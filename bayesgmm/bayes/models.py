@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 from functools import partial
 from collections.abc import Iterator
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,10 +48,9 @@ from jax.scipy.special import digamma, gammaln, polygamma
 from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 
-from bayesgmm.estimators import column_moments
-
-CovarianceType = Literal["full", "tied", "diag", "spherical"]
-COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+from bayesgmm._boundary import column_moments
+from bayesgmm.covariance import SKLEARN_TYPES as COVARIANCE_TYPES  # the models with a NumPyro prior
+from bayesgmm.covariance import CovarianceType, form_of
 
 #: Default prior standard deviation of a component mean, in units of the data's standard deviation.
 DEFAULT_MEAN_PRIOR_SCALE = 2.0
@@ -272,12 +271,11 @@ def mixture_distribution(
         (n_samples, n_components).
     """
     means = jnp.asarray(means)
-    if covariance_type in ("full", "tied"):
+    form = form_of(covariance_type)
+    if form.matrix:
         component = dist.MultivariateNormal(means, scale_tril=cov_factor)
-    elif covariance_type == "diag":
-        component = dist.Normal(means, cov_factor).to_event(1)
     else:
-        component = dist.Normal(means, jnp.asarray(cov_factor)[..., None] * jnp.ones_like(means)).to_event(1)
+        component = dist.Normal(means, form.stddevs(jnp.asarray(cov_factor), means.shape[-1])).to_event(1)
     return dist.MixtureSameFamily(dist.Categorical(probs=weights), component)
 
 
@@ -287,7 +285,7 @@ def cov_factor_from_sites(sites: dict[str, jax.Array], covariance_type: Covarian
     Works with any leading sample axes.
     """
     scales = sites["scales"]
-    if covariance_type in ("full", "tied"):
+    if form_of(covariance_type).matrix:
         if "corr_cholesky" not in sites:  # one feature: the correlation matrix is [[1]]
             return scales[..., None]
         return scales[..., :, None] * sites["corr_cholesky"]
@@ -296,18 +294,12 @@ def cov_factor_from_sites(sites: dict[str, jax.Array], covariance_type: Covarian
 
 def covariances_from_factor(cov_factor: ArrayLike, covariance_type: CovarianceType) -> jax.Array:
     """Covariances (scikit-learn shapes) from their square roots (see :class:`MixtureDraws`)."""
-    cov_factor = jnp.asarray(cov_factor)
-    if covariance_type in ("full", "tied"):
-        return cov_factor @ jnp.swapaxes(cov_factor, -1, -2)
-    return cov_factor**2
+    return form_of(covariance_type).covariances_from_factor(jnp.asarray(cov_factor))
 
 
 def cov_factor_from_covariances(covariances: ArrayLike, covariance_type: CovarianceType) -> jax.Array:
     """Square roots (see :class:`MixtureDraws`) of covariances given in scikit-learn shapes."""
-    covariances = jnp.asarray(covariances)
-    if covariance_type in ("full", "tied"):
-        return jnp.linalg.cholesky(covariances)
-    return jnp.sqrt(covariances)
+    return form_of(covariance_type).cov_factor(jnp.asarray(covariances))
 
 
 @partial(jax.jit, static_argnames="covariance_type")
@@ -340,7 +332,7 @@ def sites_from_params(
     # Dirichlet weights are normalised Gamma(alpha, 1) variables; start their total at its prior mean.
     log_weights = jnp.log(weights / jnp.sum(weights))
     sites = {"weight_logits": log_weights + jnp.log(jnp.sum(weight_concentration)), "means": means}
-    if covariance_type in ("full", "tied"):
+    if form_of(covariance_type).matrix:
         scales = jnp.linalg.norm(factor, axis=-1)  # sqrt of the covariance diagonal
         sites["scales"] = scales
         if means.shape[-1] > 1:
@@ -400,17 +392,18 @@ def gaussian_mixture_model(
     n, d = X.shape
     k = priors.weight_concentration.shape[-1]
     log_scale_loc = jnp.log(priors.scale_loc)
+    form = form_of(covariance_type)
     sites = {}
     with numpyro.plate("component", k):
         weight_logits = numpyro.sample("weight_logits", LogGamma(priors.weight_concentration))
         means = numpyro.sample("means", dist.Normal(priors.mean_loc, priors.mean_scale).to_event(1))
-        if covariance_type in ("full", "diag"):
-            sites["scales"] = numpyro.sample("scales", dist.LogNormal(log_scale_loc, priors.scale_log_sd).to_event(1))
-        elif covariance_type == "spherical":
+        if form.isotropic:
             sites["scales"] = numpyro.sample("scales", dist.LogNormal(jnp.mean(log_scale_loc), priors.scale_log_sd))
-        if covariance_type == "full" and d > 1:
+        elif form.per_component:
+            sites["scales"] = numpyro.sample("scales", dist.LogNormal(log_scale_loc, priors.scale_log_sd).to_event(1))
+        if form.per_component and form.matrix and d > 1:
             sites["corr_cholesky"] = numpyro.sample("corr_cholesky", dist.LKJCholesky(d, priors.lkj_concentration))
-    if covariance_type == "tied":
+    if not form.per_component:
         sites["scales"] = numpyro.sample("scales", dist.LogNormal(log_scale_loc, priors.scale_log_sd).to_event(1))
         if d > 1:
             sites["corr_cholesky"] = numpyro.sample("corr_cholesky", dist.LKJCholesky(d, priors.lkj_concentration))
@@ -487,12 +480,7 @@ def rescale_draws(draws: MixtureDraws, center: ArrayLike, scale: ArrayLike,
     """
     center = jnp.asarray(center, jnp.float32)
     scale = jnp.asarray(scale, jnp.float32)
-    if covariance_type in ("full", "tied"):
-        factor = scale[:, None] * draws.cov_factor
-    elif covariance_type == "diag":
-        factor = scale * draws.cov_factor
-    else:
-        factor = scale[0] * draws.cov_factor
+    factor = form_of(covariance_type).rescale_factor(draws.cov_factor, scale)
     return MixtureDraws(draws.weights, center + scale * draws.means,
                         covariances_from_factor(factor, covariance_type), factor)
 

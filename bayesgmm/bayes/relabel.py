@@ -29,6 +29,7 @@ from jax.scipy.linalg import solve_triangular
 from scipy.optimize import linear_sum_assignment
 
 from bayesgmm.bayes.models import CovarianceType, MixtureDraws, cov_factor_from_covariances
+from bayesgmm.covariance import form_of
 
 ArrayLikeOrNp = jax.Array | np.ndarray
 
@@ -39,14 +40,7 @@ MAX_BRUTE_FORCE_COMPONENTS = 6
 def _full_factor(cov_factor: jax.Array, covariance_type: CovarianceType, n_components: int,
                  n_features: int) -> jax.Array:
     """Covariance square roots as lower-triangular matrices of shape (..., K, D, D)."""
-    if covariance_type == "full":
-        return cov_factor
-    if covariance_type == "tied":
-        shape = cov_factor.shape[:-2] + (n_components, n_features, n_features)
-        return jnp.broadcast_to(cov_factor[..., None, :, :], shape)
-    if covariance_type == "spherical":
-        cov_factor = cov_factor[..., None] * jnp.ones(n_features, cov_factor.dtype)
-    return cov_factor[..., :, None] * jnp.eye(n_features, dtype=cov_factor.dtype)
+    return form_of(covariance_type).full(cov_factor, n_components, n_features)
 
 
 @partial(jax.jit, static_argnames="covariance_type")
@@ -138,7 +132,7 @@ def permute_components(draws: MixtureDraws, perms: ArrayLikeOrNp, covariance_typ
         index = perms.reshape(perms.shape + (1,) * (x.ndim - 2))
         return jnp.take_along_axis(x, index, axis=1)
 
-    if covariance_type == "tied":
+    if not form_of(covariance_type).per_component:
         return MixtureDraws(take(draws.weights), take(draws.means), draws.covariances, draws.cov_factor)
     return MixtureDraws(*(take(x) for x in draws))
 

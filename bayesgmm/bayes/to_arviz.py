@@ -19,13 +19,7 @@ from arviz_base import from_dict
 from xarray import DataTree
 
 from bayesgmm.bayes.models import CovarianceType, MixtureDraws
-
-COVARIANCE_DIMS: dict[str, list[str]] = {
-    "full": ["component", "feature", "feature_bis"],
-    "tied": ["feature", "feature_bis"],
-    "diag": ["component", "feature"],
-    "spherical": ["component"],
-}
+from bayesgmm.covariance import form_of
 
 
 def to_datatree(
@@ -85,7 +79,7 @@ def to_datatree(
     dims = {
         "weights": ["component"],
         "means": ["component", "feature"],
-        "covariances": COVARIANCE_DIMS[covariance_type],
+        "covariances": list(form_of(covariance_type).covariance_dims),
         "obs": ["obs_id"],
         "weights_sorted": ["rank"],
         "sample_weight": ["obs_id"],
