@@ -63,7 +63,7 @@ COVARIANCE_NAMES: tuple[str, ...] = SKLEARN_TYPES + MCLUST_MODELS + UNIVARIATE_M
 #: objective, so EM stays monotone when the cap stops the inner iterations early (a generalised EM
 #: step), and the inner problem converges along with EM's iterations.
 INNER_MAX_ITER = 1000
-INNER_WARM_MAX_ITER = 50
+INNER_WARM_MAX_ITER = 10
 
 
 # ---------------------------------------------------------------------------------------------- forms

@@ -46,22 +46,29 @@ def test_progress_bar_is_driven_from_the_compiled_loop(capsys):
 
 
 PARALLEL = """
-import json, numpy as np
+import json, jax, numpy as np
 from bayesgmm.bayes.estimator import BayesianGaussianMixture
 rng = np.random.default_rng(0)
 X = np.concatenate([rng.normal(-2, 1, (20, 1)), rng.normal(2, 1, (20, 1))])
 settings = json.loads({settings!r})
 fit = BayesianGaussianMixture(2, chain_method="auto", random_state=3, **settings).fit(X)
-print(json.dumps({{"method": fit.chain_method_, "means": fit.means_.ravel().tolist()}}))
+compiles = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiles.append(event) if "backend_compile" in event else None)
+again = BayesianGaussianMixture(2, chain_method="auto", random_state=3, **settings).fit(X)
+print(json.dumps({{"method": fit.chain_method_, "means": fit.means_.ravel().tolist(), "compiles": len(compiles),
+                  "same": bool(np.array_equal(again.means_, fit.means_))}}))
 """
 
 
 def test_parallel_chains_on_several_devices():
-    """With a device per chain, "auto" runs the chains with pmap, and finds the two clusters."""
+    """With a device per chain, "auto" runs a chain per device, finds the two clusters, and an identical
+    second fit compiles nothing (the parallel path is the same cached program as the others)."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     script = PARALLEL.format(settings=json.dumps(SETTINGS))
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["method"] == "parallel"
+    assert out["compiles"] == 0 and out["same"]
     np.testing.assert_allclose(np.sort(out["means"]), [-2, 2], atol=0.5)

@@ -110,55 +110,76 @@ def test_lower_bound_never_decreases_and_constraints_hold_for_every_model(faithf
             assert satisfies(name, covariances), name
 
 
-@pytest.fixture(scope="module")
-def selections():
-    """select over mclust's whole family, K = 1..9, for each data set (as Mclust(X, G = 1:9) does)."""
-    out = {}
-    for name, load in DATASETS.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out[name] = bg.select(load(), n_components=range(1, 10), covariance_types="all", random_state=0)
-    return out
+#: Restarts per cell (mclust's hierarchical start + k-means). select's default is 10; on faithful 3
+#: already reach mclust in every cell, so CI uses 3 there. On iris and diabetes mclust's own VVE
+#: M-step (which does not maximise its objective) walks to optima (iris K = 5, diabetes K = 8) that 3
+#: starts of the exact M-step can miss by 1.6-3.2 and 10 find.
+RESTARTS = {"faithful": 3, "iris": 10, "diabetes": 10, "faithful_waiting": 3}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", list(DATASETS))
-def test_every_cell_reaches_mclusts_log_likelihood(selections, dataset):
+def test_the_whole_family_reproduces_mclust(dataset):
+    """select over mclust's whole family, K = 1..9, as Mclust(X, G = 1:9) does: every cell that mclust
+    estimates reaches its log-likelihood (less 0.01) with no degenerate component, the parameter counts
+    are mclust's, and BIC picks mclust's model and K with mclust's decomposition. (One test per data
+    set, so that the parallel test workers each fit their own.)"""
     ref = fixture(dataset)
-    table = selections[dataset].table.set_index(["covariance_type", "n_components"])
-    compared = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = bg.select(DATASETS[dataset](), n_components=range(1, 10), covariance_types="all", random_state=0,
+                        n_init=RESTARTS[dataset])
+    table = sel.table.set_index(["covariance_type", "n_components"])
+    compared, short = 0, []
     for name in ref["models"]:
         for k, loglik in zip(ref["G"], ref["loglik"][name]):
             if loglik is None:
                 continue
             row = table.loc[(name, k)]
-            assert not row.degenerate, (dataset, name, k)
             # mclust's loglik is that of the E-step before its last M-step (tolerance 1e-5 relative)
-            assert row.log_likelihood >= loglik - 1e-2, (dataset, name, k, row.log_likelihood, loglik)
+            if row.degenerate or row.log_likelihood < loglik - 1e-2:
+                short.append((name, k, round(row.log_likelihood - loglik, 3), bool(row.degenerate)))
             assert row.n_parameters == ref["npar"][name][k - 1]
             compared += 1
+    assert not short, short
     assert compared >= 120 if ref["d"] > 1 else compared == 18
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("dataset", list(DATASETS))
-def test_bic_picks_mclusts_model_and_k(selections, dataset):
-    ref = fixture(dataset)["chosen"]
-    sel = selections[dataset]
-    assert (sel.best_.covariance_type, sel.best_.n_components) == (ref["modelName"], ref["G"])
-    np.testing.assert_allclose(sel.table_mclust().loc[ref["G"], ref["modelName"]], ref["bic"], atol=0.05)
-    # the chosen fit's decomposition in mclust's terms
-    volumes = np.sort(sel.best_.volumes_)
-    ref_sigma = np.asarray(ref["sigma"])
-    ref_volumes = np.sort(np.exp(np.linalg.slogdet(ref_sigma)[1] / ref_sigma.shape[-1]))
-    np.testing.assert_allclose(volumes, ref_volumes, rtol=5e-3)
-    order = np.argsort(sel.best_.means_[:, 0])
-    ref_order = np.argsort(np.asarray(ref["mean"])[:, 0])
-    np.testing.assert_allclose(sel.best_.means_[order], np.asarray(ref["mean"])[ref_order], rtol=5e-3, atol=1e-3)
+    chosen = ref["chosen"]
+    assert (sel.best_.covariance_type, sel.best_.n_components) == (chosen["modelName"], chosen["G"])
+    wide = sel.table_mclust()
+    assert list(wide.columns) == ref["models"] and list(wide.index) == list(range(1, 10))
+    np.testing.assert_allclose(wide.loc[chosen["G"], chosen["modelName"]], chosen["bic"], atol=0.05)
+    ref_sigma = np.asarray(chosen["sigma"])
+    ref_volumes = np.exp(np.linalg.slogdet(ref_sigma)[1] / ref_sigma.shape[-1])
+    np.testing.assert_allclose(np.sort(sel.best_.volumes_), np.sort(ref_volumes), rtol=5e-3)
+    order, ref_order = np.argsort(sel.best_.means_[:, 0]), np.argsort(np.asarray(chosen["mean"])[:, 0])
+    np.testing.assert_allclose(sel.best_.means_[order], np.asarray(chosen["mean"])[ref_order], rtol=5e-3, atol=1e-3)
+    if dataset == "faithful":  # mclust's sign and values in its layout; higher where restarts find better
+        ref_eee = np.asarray(ref["bic"]["EEE"], float)
+        np.testing.assert_allclose(wide["EEE"].to_numpy()[:4], ref_eee[:4], atol=0.15)
+        assert np.all(wide["EEE"].to_numpy() >= ref_eee - 0.05)
 
 
-def test_table_in_mclusts_layout(selections):
-    wide = selections["faithful"].table_mclust()
-    assert list(wide.columns) == list(MCLUST_MODELS) and list(wide.index) == list(range(1, 10))
-    ref = fixture("faithful")["bic"]
-    np.testing.assert_allclose(wide["EEE"].to_numpy(), np.asarray(ref["EEE"], float), atol=0.05)
+def test_hierarchical_start_reproduces_mclusts_fit(faithful):
+    """From mclust's own starting partition, EM lands on mclust's EEE fit of Old Faithful."""
+    ref = fixture("faithful")["chosen"]
+    gm = bg.GaussianMixture(3, covariance_type="EEE", init_params="hc", tol=1e-9, max_iter=2000, reg_covar=0.0)
+    gm.fit(faithful)
+    order, ref_order = np.argsort(gm.means_[:, 0]), np.argsort(np.asarray(ref["mean"])[:, 0])
+    # mclust stops at a relative change of 1e-5, a little short of the optimum we iterate to
+    np.testing.assert_allclose(gm.means_[order], np.asarray(ref["mean"])[ref_order], rtol=2e-3)
+    np.testing.assert_allclose(gm.covariances_, np.asarray(ref["sigma"])[0], rtol=3e-2)
+    np.testing.assert_allclose(gm.weights_[order], np.asarray(ref["pro"])[ref_order], rtol=3e-2)
+    assert gm.score(faithful) * len(faithful) >= ref["loglik_at_params"] - 1e-6
+
+
+def test_parsimonious_fit_saves_and_loads(tmp_path, faithful):
+    gm = bg.GaussianMixture(2, covariance_type="EEV", random_state=0, prior="conjugate").fit(faithful)
+    assert gm.covariances_.shape == (2, 2, 2) and gm.volumes_.shape == (2,) and gm.orientations_.shape == (2, 2, 2)
+    np.testing.assert_allclose(gm.volumes_[0], gm.volumes_[1])  # E: equal volumes
+    np.testing.assert_allclose(gm.shapes_[0], gm.shapes_[1])  # E: equal shapes
+    path = tmp_path / "eev.bgmm"
+    gm.save(path)
+    back = bg.load(path)
+    assert back.covariance_type == "EEV" and back.prior == "conjugate"
+    np.testing.assert_array_equal(back.predict_proba(faithful), gm.predict_proba(faithful))

@@ -3,7 +3,7 @@
 Both entry points take the PRNG key first, return plain dictionaries of arrays with leading axes
 ``(chain, draw)`` and never touch estimator state. Each is one compiled program, cached on its
 static settings (model, shapes, numbers of steps), so a refit with new data values or priors does not
-recompile. Chains run in parallel (``pmap``) when there is a device per chain, otherwise batched
+recompile. Chains run in parallel (``shard_map``, a chain per device) when there is a device per chain, otherwise batched
 (``vmap``) on accelerators and one after another on CPU (see :func:`resolve_chain_method`).
 
 References
@@ -246,6 +246,11 @@ def _sample_chains(
                         max_tree_depth=max_tree_depth, progress_every=progress_every)
     if chain_method == "vectorized":
         return jax.vmap(per_chain)(chain_keys, u0, chains)
+    if chain_method == "parallel":  # a chain per device, inside this one cached program
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:num_chains]), ("chain",))
+        spec = jax.sharding.PartitionSpec("chain")
+        return jax.shard_map(jax.vmap(per_chain), mesh=mesh, in_specs=(spec, spec, spec), out_specs=spec,
+                             check_vma=False)(chain_keys, u0, chains)
     return jax.lax.map(lambda c: per_chain(*c), (chain_keys, u0, chains))
 
 
@@ -313,19 +318,10 @@ def run_nuts(
     accept = jnp.float32(target_accept_prob)
     jitter = jnp.float32(init_jitter)
     try:
-        if method == "parallel":
-            chain_keys, u0, chains = jax.jit(
-                lambda k, args, kwargs, sites, j: _chain_inputs(k, model, args, {**static_kwargs, **kwargs},
-                                                                sites, num_chains, j)
-            )(key, model_args, dynamic_kwargs, init_sites, jitter)
-            per_chain = partial(_one_chain, model_args=model_args, model_kwargs=model_kwargs,
-                                target_accept_prob=accept, progress_handle=jnp.int32(handle), **settings)
-            samples, stats, grad_evals = jax.pmap(per_chain)(chain_keys, u0, chains)
-        else:
-            samples, stats, grad_evals = _sample_chains(
-                key, model_args, dynamic_kwargs, init_sites, accept, jitter, jnp.int32(handle),
-                static_kwargs=tuple(sorted(static_kwargs.items())), num_chains=num_chains, chain_method=method,
-                **settings)
+        samples, stats, grad_evals = _sample_chains(
+            key, model_args, dynamic_kwargs, init_sites, accept, jitter, jnp.int32(handle),
+            static_kwargs=tuple(sorted(static_kwargs.items())), num_chains=num_chains, chain_method=method,
+            **settings)
         jax.block_until_ready(samples)
     finally:
         _Progress.close(handle)
