@@ -1,10 +1,11 @@
 """bayesgmm: Gaussian mixture models on JAX, from EM point estimates to NumPyro posteriors.
 
-The Bayesian estimator and ``compare`` are imported on first use, so ``import bayesgmm`` does not
-load NumPyro or ArviZ.
+The Bayesian estimator is imported on first use, so ``import bayesgmm`` does not load NumPyro or
+ArviZ (``compare`` imports ArviZ only when called).
 """
 
 from bayesgmm import datasets
+from bayesgmm.compare import compare
 from bayesgmm.estimators import GaussianMixture
 from bayesgmm.io import ModelFileError, load, save
 from bayesgmm.params import GMMParams
@@ -24,7 +25,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"BayesianGaussianMixture": "bayesgmm.bayes.estimator", "compare": "bayesgmm.compare"}
+_LAZY = {"BayesianGaussianMixture": "bayesgmm.bayes.estimator"}
 
 
 def __getattr__(name: str):
