@@ -165,17 +165,13 @@ def initial_responsibilities(key: jax.Array, X: jax.Array, sample_weight: jax.Ar
             labels = jnp.full(n_chunks * chunk_size, -1, jnp.int32).at[seeds].set(
                 jnp.where(mask, jnp.arange(n_components, dtype=jnp.int32), -1))
             labels = labels.reshape(n_chunks, chunk_size)
+        return label_responsibilities(labels, sample_weight, mask)  # label -1 (not a seed) gives a zero row
 
-        def resp_of_chunk(i):
-            onehot = jax.nn.one_hot(labels[i], n_components, dtype=X.dtype)  # label -1 gives a zero row
-            return onehot * mask * sample_weight[i][:, None]
-
-    elif method == "random":
+    if method == "random":
 
         def resp_of_chunk(i):
             resp = jax.random.uniform(jax.random.fold_in(key, i), (chunk_size, n_components), X.dtype) * mask
             return resp / jnp.sum(resp, axis=1, keepdims=True) * sample_weight[i][:, None]
 
-    else:
-        raise ValueError(f"init_params must be one of {INIT_METHODS[:-1]} here ('hc' needs labels), got {method!r}")
-    return resp_of_chunk
+        return resp_of_chunk
+    raise ValueError(f"init_params must be one of {INIT_METHODS[:-1]} here ('hc' needs labels), got {method!r}")
