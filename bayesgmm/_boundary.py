@@ -1,5 +1,6 @@
-"""The host-side boundary under every estimator: input validation, per-feature moments, the float64
-scope, seed -> key. Imports nothing of bayesgmm, so any module may use it."""
+"""The host-side boundary under every estimator: input validation (in scikit-learn's words), array-API
+inputs and outputs, per-feature moments, the float64 scope, seed -> key. Imports nothing of bayesgmm,
+so any module may use it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import warnings
 
 import jax
 import numpy as np
+from sklearn import get_config
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils._array_api import _is_numpy_namespace, get_namespace_and_device, move_to
+from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 
 def precision_scope(dtype) -> contextlib.AbstractContextManager:
@@ -31,19 +34,111 @@ def key_from_random_state(random_state) -> jax.Array:
 def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True):
     """Validate X (2-D, finite, numeric, enough rows) and sample_weight (non-negative, positive sum).
 
-    Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified.
+    Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified. Array-API
+    arrays (under ``array_api_dispatch``) are moved to NumPy first.
     """
-    X = validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
+    X = validate_data(estimator, to_numpy(X), dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
     if X.shape[0] < n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = {n_components}, n_samples = {X.shape[0]}"
         )
     if X.dtype == np.float32:
         _warn_float32_precision(X)
-    sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+    sample_weight = _check_sample_weight(to_numpy(sample_weight), X, dtype=X.dtype, ensure_non_negative=True)
     if not np.all(np.isfinite(sample_weight)) or sample_weight.sum() <= 0:
         raise ValueError("sample_weight must be finite with a positive sum")
     return X, sample_weight
+
+
+# ------------------------------------------------------------------ arrays through the array API
+
+
+def namespace_of(array) -> tuple | None:
+    """``(xp, device)`` of an array-API array (array-api-strict, JAX, PyTorch, CuPy) given while
+    scikit-learn's ``array_api_dispatch`` is on: the estimators return their arrays there, as
+    scikit-learn does. None otherwise (dispatch off, NumPy arrays, lists, DataFrames): NumPy out.
+    """
+    if not get_config()["array_api_dispatch"] or array is None or isinstance(array, np.ndarray):
+        return None
+    xp, is_array_api, device = get_namespace_and_device(array)
+    return None if not is_array_api or _is_numpy_namespace(xp) else (xp, device)
+
+
+def to_numpy(array):
+    """An array-API array (see :func:`namespace_of`) copied to a NumPy array on the host; anything
+    else unchanged, for scikit-learn's validation to convert (or refuse) as usual."""
+    return array if namespace_of(array) is None else move_to(array, xp=np, device="cpu")
+
+
+def to_namespace(namespace: tuple | None, array):
+    """A NumPy array moved to ``namespace = (xp, device)`` (from :func:`namespace_of`); unchanged for None."""
+    if namespace is None or array is None:
+        return array
+    xp, device = namespace
+    return move_to(array, xp=xp, device=device)
+
+
+# ------------------------------------------------------------------ user-given starting parameters
+# scikit-learn's words (sklearn/mixture/_gaussian_mixture.py), after the argument's name, so that
+# code and tests written for scikit-learn's GaussianMixture match them.
+
+
+def check_weights_init(weights, n_components: int) -> np.ndarray:
+    """``weights_init``: shape (n_components,), in [0, 1], summing to 1 within 1e-8 (1e-6 in float32)."""
+    w = check_array(to_numpy(weights), dtype=[np.float64, np.float32], ensure_2d=False, input_name="weights_init")
+    _check_shape("weights_init", w, (n_components,), "weights")
+    if np.any(w < 0) or np.any(w > 1):
+        raise ValueError(f"weights_init: The parameter 'weights' should be in the range [0, 1], but got min value "
+                         f"{w.min():.5f}, max value {w.max():.5f}")
+    atol = 1e-6 if w.dtype == np.float32 else 1e-8
+    if not abs(1.0 - float(w.sum())) <= atol:
+        raise ValueError(f"weights_init: The parameter 'weights' should be normalized, but got sum(weights) = "
+                         f"{w.sum():.5f} (within {atol:g} of 1 is required)")
+    return w
+
+
+def check_means_init(means, n_components: int, n_features: int) -> np.ndarray:
+    """``means_init``: finite, of shape (n_components, n_features)."""
+    m = check_array(to_numpy(means), dtype=[np.float64, np.float32], ensure_2d=False, input_name="means_init")
+    _check_shape("means_init", m, (n_components, n_features), "means")
+    return m
+
+
+def check_precisions_init(precisions, covariance_type: str, shape: tuple, matrix: bool) -> np.ndarray:
+    """``precisions_init`` of ``shape``: symmetric positive-definite matrices if ``matrix``, else positive."""
+    p = check_array(to_numpy(precisions), dtype=[np.float64, np.float32], ensure_2d=False, allow_nd=True,
+                    input_name="precisions_init")
+    name = f"{covariance_type} precision"
+    _check_shape("precisions_init", p, shape, name)
+    if matrix:
+        if not (np.allclose(p, np.swapaxes(p, -1, -2)) and np.all(np.linalg.eigvalsh(p) > 0)):
+            raise ValueError(f"precisions_init: '{name}' should be symmetric, positive-definite")
+    elif np.any(p <= 0):
+        raise ValueError(f"precisions_init: '{name}' should be positive")
+    return p
+
+
+def _check_shape(argument: str, array: np.ndarray, shape: tuple, name: str) -> None:
+    if array.shape != tuple(shape):
+        raise ValueError(f"{argument}: The parameter '{name}' should have the shape of {tuple(shape)}, but got "
+                         f"{array.shape}")
+
+
+def check_n_samples(n_samples) -> int:
+    """The number of draws for ``sample``: an integer >= 1."""
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least one sample.")
+    return int(n_samples)
+
+
+def ill_defined_covariance_error(dtype) -> ValueError:
+    """The error of a fit whose covariances broke down (non-finite values), in scikit-learn's words."""
+    message = ("Fitting the mixture model failed because some components have ill-defined empirical covariance "
+               "(for instance caused by singleton or collapsed samples). Try to decrease the number of "
+               "components, increase reg_covar, or scale the input data.")
+    if np.dtype(dtype) == np.float32:
+        message += " The numerical accuracy can also be improved by passing float64 data instead of float32."
+    return ValueError(message + " (EM produced non-finite values.)")
 
 
 class PrecisionWarning(UserWarning):

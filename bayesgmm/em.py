@@ -2,7 +2,8 @@
 
 The data arrive in row chunks, ``X`` of shape (n_chunks, chunk_size, n_features) and ``sample_weight``
 of shape (n_chunks, chunk_size) (padding rows have weight 0), so one EM iteration is a single pass
-(``lax.scan``) whose work space is O(chunk_size x n_components x n_features), whatever n_samples is.
+(a loop over the chunks that hold data, :func:`bayesgmm._chunks.scan_chunks`) whose work space is
+O(chunk_size x n_components x n_features), whatever n_samples is.
 
 One pass computes, for the current parameters, the responsibilities, the lower bound (the weighted
 mean log-likelihood) and the sufficient statistics of the M-step. The scatter is accumulated about
@@ -28,6 +29,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from bayesgmm import covariance as cov
+from bayesgmm._chunks import map_chunks, scan_chunks
 from bayesgmm.covariance import form_of, get_model
 from bayesgmm.init import initial_responsibilities, label_responsibilities
 from bayesgmm.params import GMMParams
@@ -65,6 +67,14 @@ def e_step(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
     wlp = weighted_log_prob(X, params)
     log_prob = logsumexp(wlp, axis=1)
     return log_prob, wlp - log_prob[:, None]
+
+
+def e_step_chunks(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
+    """:func:`e_step` over chunked data (n_chunks, chunk_size, D), one chunk at a time: log p(x) of
+    shape (n_chunks, chunk_size) and log responsibilities (n_chunks, chunk_size, K); zero in the
+    trailing chunks of padding (see :func:`bayesgmm._chunks.map_chunks`)."""
+    X, sample_weight = jnp.asarray(X), jnp.asarray(sample_weight)
+    return map_chunks(lambda i: e_step(X[i], params), sample_weight)
 
 
 def _recenter(nk, sum_diff, scatter, covariance_type):
@@ -111,7 +121,7 @@ def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covar
 
 
 def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | None = None,
-           model_index=0, prior=None) -> GMMParams:
+           model_index=0, prior=None, sample_weight: jax.Array | None = None) -> GMMParams:
     """M-step from weighted responsibilities, in two passes (means, then scatter about them).
 
     Parameters
@@ -131,6 +141,8 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
         Which model of a tuple of names (traced).
     prior : ConjugatePrior, optional
         MAP instead of maximum-likelihood estimates (:mod:`bayesgmm.prior`).
+    sample_weight : array of shape (n_chunks, chunk_size), optional
+        The chunked data's weights: the passes then skip the trailing chunks of padding.
     """
     X = jnp.asarray(X)
     if not callable(resp):
@@ -139,27 +151,30 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
         X = X[None]
         resp = resp if callable(resp) else resp[None]
     resp_of_chunk = resp if callable(resp) else (lambda i: resp[i])
-    n_chunks, d = X.shape[0], X.shape[-1]
+    d = X.shape[-1]
     k = jax.eval_shape(resp_of_chunk, 0).shape[-1]
     if mask is None:
         mask = jnp.ones(k, dtype=bool)
 
+    if sample_weight is None:
+        sample_weight = jnp.ones(X.shape[:2], X.dtype)
+
     def first_moments(carry, i):
         nk, sums = carry
         r = resp_of_chunk(i)
-        return (nk + jnp.sum(r, axis=0), sums + r.T @ X[i]), None
+        return nk + jnp.sum(r, axis=0), sums + r.T @ X[i]
 
     zeros = (jnp.zeros(k, X.dtype), jnp.zeros((k, d), X.dtype))
-    (nk, sums), _ = jax.lax.scan(first_moments, zeros, jnp.arange(n_chunks))
+    nk, sums = scan_chunks(first_moments, zeros, sample_weight)
     nk = nk + _tiny(X.dtype)
     means = sums / nk[:, None]
 
     form = form_of(covariance_type)
 
     def accumulate(scatter, i):
-        return scatter + form.scatter(cov.centered(X[i], means), resp_of_chunk(i)), None
+        return scatter + form.scatter(cov.centered(X[i], means), resp_of_chunk(i))
 
-    scatter, _ = jax.lax.scan(accumulate, jnp.zeros(form.scatter_shape(k, d), X.dtype), jnp.arange(n_chunks))
+    scatter = scan_chunks(accumulate, jnp.zeros(form.scatter_shape(k, d), X.dtype), sample_weight)
     return _params_from_statistics(nk, jnp.zeros_like(means), scatter, means, reg_covar, mask, covariance_type,
                                    model_index, prior=prior)
 
@@ -169,6 +184,7 @@ def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -
 
     ``m`` are the current means; the statistics add over rows, so over chunks and devices.
     """
+    X, sample_weight = jnp.asarray(X), jnp.asarray(sample_weight)
     form = form_of(params.covariance_type)
     k, d = params.means.shape
     dtype = params.means.dtype
@@ -176,12 +192,11 @@ def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -
     log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
     statistics = _chunk_statistics_feature_major if d <= FEATURE_MAJOR_MAX_FEATURES else _chunk_statistics_matmul
 
-    def accumulate(carry, chunk):
-        x, w = chunk
-        return tuple(a + b for a, b in zip(carry, statistics(x, w, params, log_norm))), None
+    def accumulate(carry, i):
+        return tuple(a + b for a, b in zip(carry, statistics(X[i], sample_weight[i], params, log_norm)))
 
     init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(form.scatter_shape(k, d), dtype))
-    (total, nk, sum_diff, scatter), _ = jax.lax.scan(accumulate, init, (X, sample_weight))
+    total, nk, sum_diff, scatter = scan_chunks(accumulate, init, sample_weight)
     return total, jnp.sum(sample_weight), nk, sum_diff, scatter
 
 
@@ -398,7 +413,7 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
                     resp_of_chunk = lambda i: jnp.where(first, given(i), others(i))  # noqa: E731
             else:
                 resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
-            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask, model_index, prior)
+            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask, model_index, prior, sample_weight)
             params = params.replace(**{name: value for name, value in init.items() if value is not None})
         return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len, mesh,
                       model_index, prior)

@@ -17,9 +17,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesgmm import em
-from bayesgmm._boundary import (PrecisionWarning, check_fit_data, column_moments,  # noqa: F401 (public here too)
-                                key_from_random_state, precision_scope, trace_length)
-from bayesgmm._chunks import chunk_labels, chunk_rows, data_mesh, default_chunk_size
+from bayesgmm._boundary import (PrecisionWarning, column_moments,  # noqa: F401 (public here too)
+                                check_fit_data, check_means_init, check_n_samples, check_precisions_init,
+                                check_weights_init, ill_defined_covariance_error, key_from_random_state, namespace_of,
+                                precision_scope, to_namespace, to_numpy, trace_length)
+from bayesgmm._chunks import chunk_labels, chunk_rows, component_count_class, data_mesh, default_chunk_size, unchunk
 from bayesgmm.covariance import COVARIANCE_NAMES, get_model
 from bayesgmm.init import INIT_METHODS
 from bayesgmm.params import GMMParams
@@ -173,10 +175,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         start = time.perf_counter()
         self._validate_params()
+        namespace = namespace_of(X)
         X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components)
         self.__dict__.pop("_stream", None)
+        self._move_fitted_arrays(None)
         with precision_scope(X.dtype):
             self._fit(X, sample_weight, self.max_iter)
+        self._move_fitted_arrays(namespace)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -210,7 +215,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.prior is not None:
             raise ValueError("partial_fit does not support a prior (stepwise EM is maximum likelihood); use fit")
         first = not hasattr(self, "_stream")
+        namespace = namespace_of(X)
         X, sample_weight = check_fit_data(self, X, sample_weight, self.n_components if first else 1, reset=first)
+        self._move_fitted_arrays(None)
         if not first:
             X, sample_weight = X.astype(self.means_.dtype), sample_weight.astype(self.means_.dtype)
         with precision_scope(X.dtype):
@@ -232,6 +239,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if not np.all(np.isfinite(params.means)) or not np.isfinite(bound):
                 raise ValueError("partial_fit produced non-finite values; try a larger reg_covar or scaled input data")
             self._set_params(params, X.dtype)
+        self._move_fitted_arrays(namespace)
         self.n_iter_, self.lower_bound_, self.converged_ = int(self._stream.n_steps), float(bound), False
         return self
 
@@ -239,8 +247,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_features = X.shape[1]
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
-        chunk = self.chunk_size or default_chunk_size()
-        mesh = data_mesh()
+        chunk = self.chunk_size or default_chunk_size(n_init)
+        mesh = data_mesh(X.shape[0])
         Xc, wc = chunk_rows(X, sample_weight, chunk, mesh)
         labels = None
         if warm:
@@ -256,12 +264,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
                 labels = chunk_labels(hierarchical_partitions(X, [self.n_components], random_state=self.random_state)[:, 0],
                                       wc)
+        k = self.n_components
+        k_compiled = component_count_class(k, wc.size)
+        init = _padded_init(init, k_compiled, self.covariance_type)
         init = {name: None if value is None else jnp.asarray(value, X.dtype) for name, value in init.items()}
         prior = resolve_prior(self.prior, X, self.n_components, self.covariance_type, sample_weight)
         if prior is not None:
             prior = jax.tree_util.tree_map(lambda v: jnp.asarray(v, X.dtype), prior)
         best, restart_bounds = em.fit_jit(
-            key_from_random_state(self.random_state), Xc, wc, jnp.ones(self.n_components, bool),
+            key_from_random_state(self.random_state), Xc, wc, jnp.asarray(np.arange(k_compiled) < k),
             jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(max_iter),
             jnp.asarray(initial_lower_bound, X.dtype), init,
             covariance_type=self.covariance_type, init_method=init_method, n_init=n_init,
@@ -269,11 +280,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         best = jax.device_get(best)
         if max_iter > 0 and not np.isfinite(best.lower_bound):
-            raise ValueError(
-                "Fitting the mixture model failed: EM produced non-finite values (some components have "
-                "ill-defined covariances). Try fewer components, a larger reg_covar, or scaled input data."
-            )
-        self._set_params(best.params, X.dtype)
+            raise ill_defined_covariance_error(X.dtype)
+        self._set_params(best.params.first(k), X.dtype)
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
@@ -295,34 +303,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         form = get_model(ct).form
         init = {"weights": None, "means": None, "precisions_cholesky": None}
         if self.weights_init is not None:
-            w = np.array(self.weights_init, dtype=dtype)
-            if w.shape != (k,):
-                raise ValueError(f"weights_init must have shape ({k},), got {w.shape}")
-            if np.any(w < 0) or np.any(w > 1) or not np.isclose(w.sum(), 1.0, atol=1e-6):
-                raise ValueError(f"weights_init must be in [0, 1] and sum to 1, got sum {w.sum():.6f}")
-            init["weights"] = w
+            init["weights"] = check_weights_init(self.weights_init, k).astype(dtype)
         if self.means_init is not None:
-            m = np.array(self.means_init, dtype=dtype)
-            if m.shape != (k, d):
-                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
-            if not np.all(np.isfinite(m)):
-                raise ValueError("means_init must be finite")
-            init["means"] = m
+            init["means"] = check_means_init(self.means_init, k, d).astype(dtype)
         if self.precisions_init is not None:
-            p = np.array(self.precisions_init, dtype=dtype)
-            shape = form.chol_shape(k, d)
-            if p.shape != shape:
-                raise ValueError(f"precisions_init must have shape {shape} for covariance_type={ct!r}, got {p.shape}")
-            if form.matrix:
-                if not np.allclose(p, np.swapaxes(p, -1, -2)):
-                    raise ValueError(f"precisions_init must be symmetric for covariance_type={ct!r}")
-                if np.any(np.linalg.eigvalsh(p) <= 0):
-                    raise ValueError(f"precisions_init must be positive definite for covariance_type={ct!r}")
-                init["precisions_cholesky"] = np.linalg.cholesky(p)
-            else:
-                if np.any(p <= 0):
-                    raise ValueError(f"precisions_init must be positive for covariance_type={ct!r}")
-                init["precisions_cholesky"] = np.sqrt(p)
+            p = check_precisions_init(self.precisions_init, ct, form.chol_shape(k, d), form.matrix)
+            # the upper-triangular U with P = U U^T that the fit stores (scikit-learn's): the Cholesky
+            # factor of P with rows and columns reversed, reversed back
+            upper = np.flip(np.linalg.cholesky(np.flip(p, (-2, -1))), (-2, -1)) if form.matrix else np.sqrt(p)
+            init["precisions_cholesky"] = upper.astype(dtype)
         return init
 
     def _set_params(self, params: GMMParams, dtype) -> None:
@@ -331,10 +320,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.weights_ = np.asarray(params.weights, dtype)
         self.means_ = np.asarray(params.means, dtype)
         self.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype)
-        self.covariances_ = np.asarray(model.form.covariances(jnp.asarray(params.precisions_cholesky)), dtype)
-        self.precisions_ = np.asarray(model.form.precisions(jnp.asarray(params.precisions_cholesky)), dtype)
+        # computed on the padded components, so that nearby K share the compiled conversion
+        padded = params.padded(component_count_class(k, 0)).replace(covariance_type=model.name)
+        covariances, precisions = jax.device_get(_covariances_and_precisions(jax.tree_util.tree_map(jnp.asarray, padded)))
+        first = slice(None, k) if model.form.per_component else slice(None)
+        self.covariances_, self.precisions_ = np.asarray(covariances[first], dtype), np.asarray(precisions[first], dtype)
         self.volumes_, self.shapes_, self.orientations_ = (
             np.asarray(a, dtype) for a in model.decompose(model.form.full(self.covariances_, k, d)))
+
+    def _move_fitted_arrays(self, namespace) -> None:
+        """Move the fitted arrays to ``namespace`` (see :func:`bayesgmm._boundary.namespace_of`): the
+        input's under scikit-learn's ``array_api_dispatch``, NumPy for None (as they are inside a fit)."""
+        for name in _FITTED_ARRAYS:
+            if hasattr(self, name):
+                value = getattr(self, name)
+                setattr(self, name, to_numpy(value) if namespace is None else to_namespace(namespace, value))
 
     def save(self, path):
         """Write the fitted model to ``path`` (portable, no pickle); read it back with :func:`bayesgmm.load`."""
@@ -352,37 +352,50 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def params_(self) -> GMMParams:
         """The fitted parameters as a :class:`GMMParams` pytree of numpy arrays."""
         check_is_fitted(self)
-        return GMMParams(self.weights_, self.means_, self.precisions_cholesky_, self.covariance_type)
+        return GMMParams(*(to_numpy(getattr(self, name)) for name in ("weights_", "means_", "precisions_cholesky_")),
+                         self.covariance_type)
 
     def _e_step(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Validated X -> (log p(x_n) of shape (N,), log responsibilities of shape (N, K))."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        dtype = self.means_.dtype
+        X = validate_data(self, to_numpy(X), dtype=[np.float64, np.float32], reset=False)
+        dtype = self.params_.means.dtype
         X = X.astype(dtype, copy=False)
         with precision_scope(dtype):
             chunk = self.chunk_size or default_chunk_size()
-            Xc, _ = chunk_rows(X, np.ones(X.shape[0], dtype), chunk)
-            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
-            log_prob, log_resp = _e_step_chunked(Xc, params)
+            Xc, wc = chunk_rows(X, np.ones(X.shape[0], dtype), chunk)
+            k = self.n_components
+            params = jax.tree_util.tree_map(jnp.asarray, self.params_.padded(component_count_class(k, wc.size)))
+            log_prob, log_resp = _e_step_chunks(Xc, wc, params)
             n = X.shape[0]
-            return np.asarray(log_prob).reshape(-1)[:n], np.asarray(log_resp).reshape(-1, self.n_components)[:n]
+            return unchunk(log_prob, n), unchunk(log_resp, n)[:, :k]
 
     def score_samples(self, X) -> np.ndarray:
         """Log density log p(x) of each sample: shape (n_samples,)."""
-        return self._e_step(X)[0]
+        return to_namespace(namespace_of(X), self._e_step(X)[0])
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood of X."""
-        return float(np.mean(self.score_samples(X)))
+        return float(np.mean(self._e_step(X)[0]))
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities p(k | x): shape (n_samples, n_components), rows sum to one."""
-        return np.exp(self._e_step(X)[1])
+        return to_namespace(namespace_of(X), np.exp(self._e_step(X)[1]))
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each sample: shape (n_samples,)."""
-        return np.argmax(self._e_step(X)[1], axis=1)
+        return to_namespace(namespace_of(X), np.argmax(self._e_step(X)[1], axis=1))
+
+    def condition(self, features, values):
+        """The mixture of the other features given observed ``values`` of ``features`` (closed form).
+
+        ``features``: indices, names (with ``feature_names_in_``) or a boolean mask. ``values`` of shape
+        (n_observed,) give a fitted-looking GaussianMixture; (n_rows, n_observed) a
+        :class:`bayesgmm.conditional.ConditionalMixtures` batch. See :func:`bayesgmm.conditional.condition`.
+        """
+        from bayesgmm.conditional import condition
+
+        return condition(self, features, values)
 
     def _n_parameters(self) -> int:
         """Number of free parameters of the fitted model."""
@@ -403,23 +416,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
-            Component labels, sorted as scikit-learn returns them.
+            Component labels, sorted as scikit-learn returns them. Both in the namespace and on the
+            device of the fitted arrays (NumPy unless fitted under ``array_api_dispatch``).
         """
         check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        n_samples = check_n_samples(n_samples)
+        weights, means, covariances = (to_numpy(getattr(self, name)) for name in ("weights_", "means_", "covariances_"))
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        counts = rng.multinomial(n_samples, weights / weights.sum())
         y = np.repeat(np.arange(self.n_components), counts)
-        k, d = self.means_.shape
-        covs = get_model(self.covariance_type).form.full(self.covariances_, k, d)
+        k, d = means.shape
+        covs = get_model(self.covariance_type).form.full(covariances, k, d)
         chol = np.linalg.cholesky(np.asarray(covs, np.float64))
         noise = rng.standard_normal((n_samples, d))
-        X = self.means_[y] + np.einsum("nij,nj->ni", chol[y], noise)
-        return X.astype(self.means_.dtype), y
+        X = means[y] + np.einsum("nij,nj->ni", chol[y], noise)
+        namespace = namespace_of(self.means_)
+        return to_namespace(namespace, X.astype(means.dtype)), to_namespace(namespace, y)
+
+
+_e_step_chunks = jax.jit(em.e_step_chunks)
+
+#: The fitted array attributes, which follow the input's namespace under ``array_api_dispatch``.
+_FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "volumes_", "shapes_",
+                  "orientations_")
 
 
 @jax.jit
-def _e_step_chunked(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
-    """:func:`bayesgmm.em.e_step` over chunks (n_chunks, chunk, D), bounding the work space."""
-    return jax.lax.map(lambda x: em.e_step(x, params), X)
+def _covariances_and_precisions(params: GMMParams) -> tuple[jax.Array, jax.Array]:
+    """The covariances and precisions from the precision-Cholesky factors, in the model's stored form."""
+    form = get_model(params.covariance_type).form
+    return form.covariances(params.precisions_cholesky), form.precisions(params.precisions_cholesky)
+
+
+def _padded_init(init: dict, n_components: int, covariance_type) -> dict:
+    """Starting ``weights``, ``means``, ``precisions_cholesky`` (None where not given) padded to
+    ``n_components`` as :meth:`GMMParams.padded` pads: weight 0, copies of the last component."""
+    per_component = get_model(covariance_type).form.per_component
+
+    def pad(a, fill=None):
+        if a is None:
+            return None
+        a = np.asarray(a)
+        extra = n_components - a.shape[0]
+        tail = np.zeros(extra, a.dtype) if fill == 0 else np.repeat(a[-1:], extra, axis=0)
+        return np.concatenate([a, tail]) if extra > 0 else a
+
+    chol = init["precisions_cholesky"]
+    return {"weights": pad(init["weights"], fill=0), "means": pad(init["means"]),
+            "precisions_cholesky": pad(chol) if per_component else chol}

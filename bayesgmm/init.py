@@ -22,6 +22,8 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from bayesgmm._chunks import map_chunks, scan_chunks
+
 InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "hc"]
 #: ``"hc"`` is mclust's model-based hierarchical agglomeration (:mod:`bayesgmm.hc`), computed on the host;
 #: the compiled core receives its labels (:func:`label_responsibilities`).
@@ -55,9 +57,10 @@ def _nearest(x: jax.Array, centers: jax.Array, mask: jax.Array) -> jax.Array:
     return best
 
 
-def _closest(X: jax.Array, centers: jax.Array) -> jax.Array:
-    """Squared distance from each row of chunked X (C, S, D) to its closest center: shape (C, S)."""
-    return jax.lax.map(lambda x: jnp.min(_sq_distances(x, centers), axis=-1), X)
+def _closest(X: jax.Array, sample_weight: jax.Array, centers: jax.Array) -> jax.Array:
+    """Squared distance from each row of chunked X (C, S, D) to its closest center: shape (C, S)
+    (zero in the trailing chunks of padding)."""
+    return map_chunks(lambda i: jnp.min(_sq_distances(X[i], centers), axis=-1), sample_weight)
 
 
 def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array) -> jax.Array:
@@ -77,7 +80,7 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
     w = sample_weight.reshape(-1)
     p = w / jnp.sum(w)
     first = jax.random.choice(keys[0], w.shape[0], p=p).astype(jnp.int32)
-    closest = _closest(X, flat_X[first][None])
+    closest = _closest(X, sample_weight, flat_X[first][None])
     indices = jnp.zeros(n_components, jnp.int32).at[0].set(first)
 
     def add_seed(k, carry):
@@ -86,13 +89,12 @@ def kmeans_plusplus(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask
         probs = jnp.where(jnp.sum(potential) > 0, potential / jnp.sum(potential), p)
         candidates = jax.random.choice(keys[k], w.shape[0], shape=(n_trials,), p=probs).astype(jnp.int32)
 
-        def trial_potentials(chunk):  # sum_n w_n min(closest_n, |x_n - c_t|^2) for each trial t
-            x, wc, cl = chunk
-            return wc @ jnp.minimum(cl[:, None], _sq_distances(x, flat_X[candidates]))
+        def trial_potentials(total, i):  # sum_n w_n min(closest_n, |x_n - c_t|^2) for each trial t
+            return total + sample_weight[i] @ jnp.minimum(closest[i][:, None], _sq_distances(X[i], flat_X[candidates]))
 
-        best = jnp.argmin(jnp.sum(jax.lax.map(trial_potentials, (X, sample_weight, closest)), axis=0))
+        best = jnp.argmin(scan_chunks(trial_potentials, jnp.zeros(n_trials, X.dtype), sample_weight))
         chosen = jnp.where(mask[k], candidates[best], indices[0])
-        new_closest = jnp.minimum(closest, _closest(X, flat_X[chosen][None]))
+        new_closest = jnp.minimum(closest, _closest(X, sample_weight, flat_X[chosen][None]))
         return indices.at[k].set(chosen), jnp.where(mask[k], new_closest, closest)
 
     indices, _ = jax.lax.fori_loop(1, n_components, add_seed, (indices, closest))
@@ -103,24 +105,23 @@ def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: 
                   max_iter: int = 100) -> jax.Array:
     """Weighted Lloyd iterations from k-means++ seeds until the labels stop changing: labels (C, S).
 
-    Work space is O(N) (the labels) plus one chunk: distances and sums are formed chunk by chunk.
+    Each iteration is one pass over the chunks that assigns the rows to their nearest center and
+    sums them per label. Work space is O(N) (the labels) plus one chunk.
     """
     n_components = mask.shape[0]
     centers = X.reshape(-1, X.shape[-1])[kmeans_plusplus(key, X, sample_weight, mask)]
 
-    def assign(centers):
-        return jax.lax.map(lambda x: _nearest(x, centers, mask), X)
+    def assign_and_sum(centers):
+        """(labels (C, S) of the nearest centers, the centers of those labels)."""
+        def one_chunk(carry, i):
+            labels, sums, counts = carry
+            lab = _nearest(X[i], centers, mask)
+            weighted = jax.nn.one_hot(lab, n_components, dtype=X.dtype) * sample_weight[i][:, None]
+            return labels.at[i].set(lab), sums + weighted.T @ X[i], counts + jnp.sum(weighted, axis=0)
 
-    def update(centers, labels):
-        def add_chunk(totals, chunk):
-            x, wc, lab = chunk
-            sums, counts = totals
-            return (sums + jax.ops.segment_sum(x * wc[:, None], lab, n_components),
-                    counts + jax.ops.segment_sum(wc, lab, n_components)), None
-
-        zeros = (jnp.zeros_like(centers), jnp.zeros(n_components, X.dtype))
-        (sums, counts), _ = jax.lax.scan(add_chunk, zeros, (X, sample_weight, labels))
-        return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], centers)
+        zeros = (jnp.zeros(sample_weight.shape, jnp.int32), jnp.zeros_like(centers), jnp.zeros(n_components, X.dtype))
+        labels, sums, counts = scan_chunks(one_chunk, zeros, sample_weight)
+        return labels, jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-30)[:, None], centers)
 
     def cond(state):
         i, _, labels, previous = state
@@ -128,10 +129,10 @@ def kmeans_labels(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: 
 
     def body(state):
         i, centers, labels, _ = state
-        new_centers = update(centers, labels)
-        return i + 1, new_centers, assign(new_centers), labels
+        new_labels, new_centers = assign_and_sum(centers)
+        return i + 1, new_centers, new_labels, labels
 
-    labels = assign(centers)
+    labels, centers = assign_and_sum(centers)
     _, _, labels, _ = jax.lax.while_loop(cond, body, (0, centers, labels, labels - 1))
     return labels
 
@@ -169,8 +170,10 @@ def initial_responsibilities(key: jax.Array, X: jax.Array, sample_weight: jax.Ar
 
     if method == "random":
 
-        def resp_of_chunk(i):
-            resp = jax.random.uniform(jax.random.fold_in(key, i), (chunk_size, n_components), X.dtype) * mask
+        def resp_of_chunk(i):  # one key per row position, so that the draw does not depend on the chunk size
+            rows = i * chunk_size + jnp.arange(chunk_size)
+            draw = jax.vmap(lambda r: jax.random.uniform(jax.random.fold_in(key, r), (n_components,), X.dtype))
+            resp = draw(rows) * mask
             return resp / jnp.sum(resp, axis=1, keepdims=True) * sample_weight[i][:, None]
 
         return resp_of_chunk

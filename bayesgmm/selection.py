@@ -161,8 +161,8 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     masks = jnp.asarray(np.arange(k_max)[None, :] < np.array(ks)[:, None])
     rows, fits = [], {}
     with precision_scope(X_arr.dtype):
-        chunk = chunk_size or default_chunk_size()
-        mesh = data_mesh()
+        chunk = chunk_size or default_chunk_size(len(ks) * n_init)
+        mesh = data_mesh(X_arr.shape[0])
         Xc, wc = chunk_rows(X_arr, w, chunk, mesh)
         dtype = X_arr.dtype
         labels = None
@@ -281,7 +281,7 @@ def _fit_grid(keys, X, sample_weight, masks, tol, reg_covar, max_iter, model_ind
         best, _ = em.fit(key, X, sample_weight, mask, tol, reg_covar, max_iter, -jnp.inf, no_init,
                          covariance_type=covariance_type, init_method=init_method, n_init=n_init, trace_len=trace_len,
                          mesh=mesh, model_index=model_index, init_labels=init_labels, data_var=data_var, prior=prior)
-        log_prob, log_resp = jax.lax.map(lambda x: em.e_step(x, best.params), X)
+        log_prob, log_resp = em.e_step_chunks(X, sample_weight, best.params)
         loglik = jnp.sum(sample_weight * log_prob)
         map_log_resp = jnp.sum(sample_weight * jnp.max(log_resp, axis=-1))
         return best, loglik, map_log_resp, em.degenerate(best.params, mask, total_weight, data_var, model_index,

@@ -1,13 +1,23 @@
 import os
+import shutil
+import tempfile
 
-import numpy as np
-import pytest
+# One persistent compilation cache per test run, shared by the xdist workers and the subprocesses the
+# tests start (they inherit the variable), so that a program is compiled once per run; never the
+# user's own cache. Set before bayesgmm is imported (it opens the cache at import).
+# The controller sets it; xdist's workers inherit its environment.
+os.environ.setdefault("BAYESGMM_TEST_CACHE", tempfile.mkdtemp(prefix="bayesgmm-test-cache-"))
+os.environ["BAYESGMM_CACHE_DIR"] = os.environ["BAYESGMM_TEST_CACHE"]
 
-from bayesgmm.datasets import load_faithful
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-# The command's persistent compilation cache stays off in tests (main() runs in-process);
-# tests/test_cli.py turns it on for its own subprocesses.
-os.environ["BAYESGMM_CACHE_DIR"] = ""
+from bayesgmm.datasets import load_faithful  # noqa: E402
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, after every worker has finished
+        shutil.rmtree(os.environ["BAYESGMM_TEST_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +53,12 @@ def faithful_posterior():
         model = BayesianGaussianMixture(2, covariance_type="diag", num_chains=2, num_warmup=60, num_samples=40,
                                         random_state=0).fit(X)
     return model, X
+
+
+def pytest_configure(config):
+    """Pin each xdist worker (and the processes it starts) to a core of its own: two workers on two
+    cores otherwise oversubscribe XLA's thread pools, and NUTS's many small steps slowed 3-5x."""
+    worker = getattr(config, "workerinput", None)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if worker is not None and len(cpus) > 1 and os.environ.get("BAYESGMM_TEST_PIN", "1") == "1":
+        os.sched_setaffinity(0, {cpus[int(worker["workerid"].removeprefix("gw")) % len(cpus)]})

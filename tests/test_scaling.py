@@ -18,6 +18,8 @@ _SHARDED_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     import bayesgmm as bg
+    from bayesgmm import _chunks
+    _chunks.MESH_MIN_ROWS = 0  # shard these 5000 rows (by default only larger data are sharded)
     X = np.load(sys.argv[1])
     out = {"devices": jax.device_count()}
     for ct in ["full", "diag"]:
@@ -26,7 +28,6 @@ _SHARDED_SCRIPT = textwrap.dedent("""
         out[ct] = {"lower_bound": gm.lower_bound_, "means": gm.means_.tolist(), "n_iter": gm.n_iter_}
     sel = bg.select(X, n_components=[2, 3], covariance_types=["tied"], random_state=0, chunk_size=256)
     out["select"] = sel.table.log_likelihood.tolist()
-    from bayesgmm import _chunks
     with jax.enable_x64(True):
         w = np.linspace(0.5, 2.0, len(X))
         host = _chunks.chunk_rows(X, w, 256, _chunks.data_mesh())
@@ -72,7 +73,7 @@ def test_large_data_goes_to_the_device_in_blocks(monkeypatch):
     before = bg.GaussianMixture(3, random_state=0, chunk_size=96).fit(X32)
     monkeypatch.setattr(_chunks, "TRANSFER_BLOCK_BYTES", 1000)  # 125 rows of 2 float32: 9 blocks
     blocks = _chunks.chunk_rows(X32, w, 96)
-    assert blocks[0].shape == (11, 96, 2)
+    assert blocks[0].shape == (16, 96, 2)  # 11 chunks of data, in the size class of 16
     for a, b in zip(host, blocks):
         np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
     np.testing.assert_array_equal(np.asarray(blocks[0]).reshape(-1, 2)[1000:], 0.0)
