@@ -5,6 +5,7 @@ so any module may use it."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import jax
@@ -15,14 +16,41 @@ from sklearn.utils._array_api import _is_numpy_namespace, get_namespace_and_devi
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 
+def atomic_fit(method):
+    """Make a fitting method all or nothing: when it raises (bad input, a failed fit, Ctrl-C), the
+    estimator's attributes are put back as they were before the call, so no half-fitted estimator
+    is left (``n_features_in_`` of new data with the old ``means_``, say)."""
+    @functools.wraps(method)
+    def fit(self, *args, **kwargs):
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return fit
+
+
 def precision_scope(dtype) -> contextlib.AbstractContextManager:
     """float64 work is done inside a scoped ``jax.enable_x64``; float32 leaves JAX's settings alone."""
     return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
 
 
+#: The per-iteration lower-bound trace keeps at most this many iterations.
+MAX_TRACE = 1 << 16
+
+
 def trace_length(max_iter: int) -> int:
-    """Static length of the per-iteration lower-bound trace: a power of two >= max_iter (at least 128)."""
-    return max(128, 1 << max(0, int(max_iter) - 1).bit_length())
+    """Static length of the per-iteration lower-bound trace: a power of two >= max_iter (at least 128,
+    at most :data:`MAX_TRACE`)."""
+    return min(MAX_TRACE, max(128, 1 << max(0, int(max_iter) - 1).bit_length()))
+
+
+def iteration_limit(max_iter: int) -> jax.Array:
+    """``max_iter`` as the traced int32 the compiled loop counts with (larger values mean no limit)."""
+    return jax.numpy.asarray(min(int(max_iter), np.iinfo(np.int32).max), jax.numpy.int32)
 
 
 def key_from_random_state(random_state) -> jax.Array:

@@ -48,7 +48,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from bayesgmm import em
-from bayesgmm._boundary import check_fit_data, column_moments, precision_scope
+from bayesgmm._boundary import atomic_fit, check_fit_data, column_moments, precision_scope
 from bayesgmm._chunks import chunk_labels, chunk_rows, default_chunk_size
 from bayesgmm.covariance import COVARIANCE_NAMES, expand_models, get_model, log_gaussian_prob
 from bayesgmm.estimators import GaussianMixture
@@ -231,6 +231,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
+    @atomic_fit
     def fit(self, X, y, sample_weight=None):
         """Fit the density of every class and choose its model by BIC.
 

@@ -44,7 +44,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bayesgmm._boundary import precision_scope
+from bayesgmm._boundary import atomic_fit, precision_scope
 from bayesgmm.covariance import get_model
 from bayesgmm.estimators import GaussianMixture
 
@@ -572,6 +572,7 @@ random_state, warm_start, verbose, verbose_interval, chunk_size, prior
         tags.target_tags.multi_output = True
         return tags
 
+    @atomic_fit
     def fit(self, X, y, sample_weight=None):
         """Fit the joint mixture of ``[X, y]`` by EM.
 

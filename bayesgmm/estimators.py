@@ -18,9 +18,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesgmm import em
 from bayesgmm._boundary import (PrecisionWarning, column_moments,  # noqa: F401 (public here too)
-                                check_fit_data, check_means_init, check_n_samples, check_precisions_init,
+                                atomic_fit, check_fit_data, check_means_init, check_n_samples, check_precisions_init,
                                 check_weights_init, ill_defined_covariance_error, key_from_random_state, namespace_of,
-                                precision_scope, to_namespace, to_numpy, trace_length)
+                                iteration_limit, precision_scope, to_namespace, to_numpy, trace_length)
 from bayesgmm._chunks import chunk_labels, chunk_rows, component_count_class, data_mesh, default_chunk_size, unchunk
 from bayesgmm.covariance import COVARIANCE_NAMES, get_model
 from bayesgmm.init import INIT_METHODS
@@ -159,8 +159,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
+    @atomic_fit
     def fit(self, X, y=None, sample_weight=None):
-        """Fit the mixture by EM, with ``n_init`` restarts run at once.
+        """Fit the mixture by EM, with ``n_init`` restarts run at once. When the fit fails or is
+        interrupted, the estimator is left as it was before the call.
 
         Parameters
         ----------
@@ -185,6 +187,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - start
         return self
 
+    @atomic_fit
     def partial_fit(self, X, y=None, sample_weight=None, step_size: float | None = None):
         """Update the fit with one mini-batch by stepwise (online) EM.
 
@@ -273,7 +276,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             prior = jax.tree_util.tree_map(lambda v: jnp.asarray(v, X.dtype), prior)
         best, restart_bounds = em.fit_jit(
             key_from_random_state(self.random_state), Xc, wc, jnp.asarray(np.arange(k_compiled) < k),
-            jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), jnp.asarray(max_iter),
+            jnp.asarray(self.tol, X.dtype), jnp.asarray(self.reg_covar, X.dtype), iteration_limit(max_iter),
             jnp.asarray(initial_lower_bound, X.dtype), init,
             covariance_type=self.covariance_type, init_method=init_method, n_init=n_init,
             trace_len=trace_length(max_iter), mesh=mesh, init_labels=labels, prior=prior,

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from bayesgmm import em
-from bayesgmm._boundary import check_fit_data, column_moments, key_from_random_state, precision_scope, trace_length
+from bayesgmm._boundary import (check_fit_data, column_moments, iteration_limit, key_from_random_state, precision_scope,
+                                trace_length)
 from bayesgmm._chunks import chunk_labels, chunk_rows, data_mesh, default_chunk_size
 from bayesgmm.covariance import FULL, SKLEARN_TYPES, expand_models, get_model
 from bayesgmm.em import COLLAPSE_RATIO  # noqa: F401 (documented here)
@@ -97,7 +98,8 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    n_components : iterable of int
+    n_components : int or iterable of int
+        The numbers of components to try (an integer: that one only, as mclust's ``G``).
     covariance_types : str or sequence of str
         Model names (scikit-learn's or mclust's, see :class:`GaussianMixture`), ``"all"`` for mclust's
         14 models (E and V for one feature) or ``"sklearn"`` for scikit-learn's four.
@@ -134,9 +136,7 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     >>> sel.best_.n_components, sel.best_.covariance_type
     (3, 'tied')
     """
-    ks = sorted({int(k) for k in n_components})
-    if not ks or ks[0] < 1:
-        raise ValueError(f"n_components must be a non-empty collection of integers >= 1, got {ks}")
+    ks = _component_grid(n_components)
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl', got {criterion!r}")
     if init_params not in INIT_METHODS:
@@ -182,7 +182,7 @@ def select(X, n_components: Iterable[int] = range(1, 10),
             model = get_model(name)
             result, loglik, map_log_resp, degenerate = jax.device_get(_fit_grid(
                 jax.random.split(key, len(ks)), Xc, wc, masks, jnp.asarray(tol, dtype),
-                jnp.asarray(reg_covar, dtype), jnp.asarray(max_iter), jnp.asarray(index, jnp.int32), labels, data_var,
+                jnp.asarray(reg_covar, dtype), iteration_limit(max_iter), jnp.asarray(index, jnp.int32), labels, data_var,
                 priors, covariance_type=family, init_method=init_params, n_init=n_init, trace_len=trace_length(max_iter),
                 mesh=mesh))
             for i, k in enumerate(ks):
@@ -201,6 +201,20 @@ def select(X, n_components: Iterable[int] = range(1, 10),
     with precision_scope(X_arr.dtype):
         _install_fit(best, fits[ct, k], X, k)
     return SelectionResult(table=table, best_=best, criterion=criterion)
+
+
+def _component_grid(n_components) -> list[int]:
+    """The sorted distinct K of ``n_components`` (an integer, as mclust's ``G = 3``, or a collection of
+    integers >= 1); anything else is a ValueError that says what was given."""
+    def is_int(k) -> bool:
+        return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+    values = [n_components] if is_int(n_components) else (
+        list(n_components) if isinstance(n_components, Iterable) and not isinstance(n_components, (str, bytes))
+        else None)
+    if not values or not all(is_int(k) and k >= 1 for k in values):
+        raise ValueError(f"n_components must be an integer >= 1 or a non-empty collection of them, got {n_components!r}")
+    return sorted({int(k) for k in values})
 
 
 def smallest_variance_ratio(params: GMMParams, k: int, data_var: np.ndarray) -> float:

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bayesgmm._boundary import atomic_fit
 from bayesgmm.bayes import infer
 from bayesgmm.bayes.infer import row_blocks
 from bayesgmm.bayes.models import (
@@ -476,6 +477,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------------------------
 
+    @atomic_fit
     def fit(self, X: Any, y: Any = None, sample_weight: ArrayLike | None = None) -> BayesianGaussianMixture:
         """Sample (NUTS) or approximate (VI) the posterior given ``X``.
 
