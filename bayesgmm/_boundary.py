@@ -59,12 +59,34 @@ def key_from_random_state(random_state) -> jax.Array:
     return jax.random.key(seed)
 
 
+def check_table(X) -> None:
+    """Refuse, by name, what scikit-learn's validation would fail on deep inside or silently misuse: a
+    DataFrame without columns or with non-numeric columns, and a masked array with masked values."""
+    columns = getattr(X, "columns", None)
+    dtypes = getattr(X, "dtypes", None)
+    if columns is not None and dtypes is not None and hasattr(dtypes, "items"):
+        if len(columns) == 0:
+            raise ValueError("X has no columns: a mixture needs at least one numeric feature")
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        wrong = [f"{name!r} ({dtype})" for name, dtype in dtypes.items()
+                 if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype))]
+        if wrong:
+            raise ValueError(f"X must be numeric, but column(s) {', '.join(wrong)} are not: convert or drop them")
+    if np.ma.isMaskedArray(X) and np.ma.is_masked(X):
+        raise ValueError("X is a masked array with masked values: bayesgmm does not use masks; "
+                         "drop or fill the masked rows")
+
+
 def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True):
     """Validate X (2-D, finite, numeric, enough rows) and sample_weight (non-negative, positive sum).
 
     Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified. Array-API
     arrays (under ``array_api_dispatch``) are moved to NumPy first.
     """
+    check_table(X)
+    if isinstance(n_components, (bool, np.bool_)):
+        raise ValueError(f"The 'n_components' parameter must be an int in the range [1, inf), got {n_components!r}")
     X = validate_data(estimator, to_numpy(X), dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
     if X.shape[0] < n_components:
         raise ValueError(

@@ -98,6 +98,9 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
     >>> int(table.loc["em1", "n_parameters"]), bool(table.loc["em1", "bic"] < table.loc["em2", "bic"])
     (5, True)
     """
+    if not isinstance(fits, Mapping) or not fits:
+        raise TypeError(f"fits must be a non-empty mapping of names to fitted estimators, e.g. {{'em': gm}}; "
+                        f"got {type(fits).__name__}")
     X_np = _as_array(X)
     n_samples, n_features = X_np.shape
     w = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)

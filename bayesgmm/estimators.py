@@ -14,12 +14,12 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from bayesgmm import em
 from bayesgmm._boundary import (PrecisionWarning, column_moments,  # noqa: F401 (public here too)
                                 atomic_fit, check_fit_data, check_means_init, check_n_samples, check_precisions_init,
-                                check_weights_init, ill_defined_covariance_error, key_from_random_state, namespace_of,
+                                check_table, check_weights_init, ill_defined_covariance_error, key_from_random_state, namespace_of,
                                 iteration_limit, precision_scope, to_namespace, to_numpy, trace_length)
 from bayesgmm._chunks import chunk_labels, chunk_rows, component_count_class, data_mesh, default_chunk_size, unchunk
 from bayesgmm.covariance import COVARIANCE_NAMES, get_model
@@ -361,6 +361,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _e_step(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Validated X -> (log p(x_n) of shape (N,), log responsibilities of shape (N, K))."""
         check_is_fitted(self)
+        check_table(X)
         X = validate_data(self, to_numpy(X), dtype=[np.float64, np.float32], reset=False)
         dtype = self.params_.means.dtype
         X = X.astype(dtype, copy=False)
@@ -406,11 +407,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better, scikit-learn's sign)."""
-        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+        n = _num_samples(X)
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion, -2 log L + 2 p (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+        return -2 * self.score(X) * _num_samples(X) + 2 * self._n_parameters()
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture.

@@ -100,3 +100,29 @@ def test_select_refuses_a_grid_that_is_not_integers(faithful, bad):
 def test_select_takes_one_integer_as_mclust_takes_g(faithful):
     sel = bg.select(faithful, n_components=2, covariance_types=["tied"], n_init=1, random_state=0)
     assert sel.table["n_components"].tolist() == [2] and sel.best_.n_components == 2
+
+
+def test_bad_tables_are_refused_by_name(fitted, faithful):
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="X has no columns"):
+        bg.GaussianMixture(2).fit(pd.DataFrame(index=range(5)))
+    dated = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=6), "x": np.arange(6.0)})
+    with pytest.raises(ValueError, match=r"column\(s\) 'when' \(datetime64"):
+        bg.GaussianMixture(2).fit(dated)
+    masked = np.ma.masked_array(faithful, mask=np.zeros_like(faithful, bool))
+    masked[3, 1] = np.ma.masked
+    with pytest.raises(ValueError, match="masked array with masked values"):
+        bg.GaussianMixture(2).fit(masked)
+    with pytest.raises(ValueError, match="masked array with masked values"):
+        fitted.predict(masked)
+    with pytest.raises(ValueError, match="'n_components' parameter must be an int"):
+        bg.GaussianMixture(True).fit(faithful)
+
+
+def test_criteria_take_lists_and_compare_refuses_what_is_not_a_mapping(fitted, faithful):
+    assert fitted.bic(faithful.tolist()) == pytest.approx(fitted.bic(faithful))
+    assert fitted.aic(faithful.tolist()) == pytest.approx(fitted.aic(faithful))
+    for bad in ([fitted], "gm", {}):
+        with pytest.raises(TypeError, match="fits must be a non-empty mapping"):
+            bg.compare(bad, faithful)
