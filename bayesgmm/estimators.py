@@ -24,7 +24,7 @@ from bayesgmm._boundary import (PrecisionWarning, column_moments,  # noqa: F401 
 from bayesgmm._chunks import chunk_labels, chunk_rows, component_count_class, data_mesh, default_chunk_size, unchunk
 from bayesgmm.covariance import COVARIANCE_NAMES, get_model
 from bayesgmm.init import INIT_METHODS
-from bayesgmm.params import GMMParams
+from bayesgmm.params import GMMParams, pad_components
 from bayesgmm.prior import ConjugatePrior, resolve_prior
 
 
@@ -455,17 +455,9 @@ def _covariances_and_precisions(params: GMMParams) -> tuple[jax.Array, jax.Array
 
 def _padded_init(init: dict, n_components: int, covariance_type) -> dict:
     """Starting ``weights``, ``means``, ``precisions_cholesky`` (None where not given) padded to
-    ``n_components`` as :meth:`GMMParams.padded` pads: weight 0, copies of the last component."""
+    ``n_components`` as :meth:`GMMParams.padded` pads them (:func:`~bayesgmm.params.pad_components`)."""
     per_component = get_model(covariance_type).form.per_component
-
-    def pad(a, fill=None):
-        if a is None:
-            return None
-        a = np.asarray(a)
-        extra = n_components - a.shape[0]
-        tail = np.zeros(extra, a.dtype) if fill == 0 else np.repeat(a[-1:], extra, axis=0)
-        return np.concatenate([a, tail]) if extra > 0 else a
-
-    chol = init["precisions_cholesky"]
-    return {"weights": pad(init["weights"], fill=0), "means": pad(init["means"]),
-            "precisions_cholesky": pad(chol) if per_component else chol}
+    weights, means, chol = init["weights"], init["means"], init["precisions_cholesky"]
+    return {"weights": None if weights is None else pad_components(weights, n_components, zeros=True),
+            "means": None if means is None else pad_components(means, n_components),
+            "precisions_cholesky": pad_components(chol, n_components) if chol is not None and per_component else chol}

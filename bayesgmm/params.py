@@ -11,6 +11,18 @@ from bayesgmm.covariance import SKLEARN_TYPES as COVARIANCE_TYPES  # noqa: F401 
 from bayesgmm.covariance import CovarianceType, form_of
 
 
+def pad_components(values, n_components: int, zeros: bool = False) -> np.ndarray:
+    """Per-component ``values`` (K, ...) extended along the first axis to ``n_components``: with zeros
+    (weights), else with copies of the last component (means, precision factors), so every value stays
+    valid. Unchanged when there are that many already."""
+    values = np.asarray(values)
+    extra = n_components - values.shape[0]
+    if extra <= 0:
+        return values
+    tail = np.zeros((extra, *values.shape[1:]), values.dtype) if zeros else np.repeat(values[-1:], extra, axis=0)
+    return np.concatenate([values, tail])
+
+
 @dataclasses.dataclass(frozen=True)
 class GMMParams:
     """Parameters of a Gaussian mixture, with the Cholesky factor of the precision as the stored form.
@@ -38,18 +50,13 @@ class GMMParams:
         return dataclasses.replace(self, **changes)
 
     def padded(self, n_components: int) -> "GMMParams":
-        """Host copy with components appended up to ``n_components``: weight 0, the last component's
-        mean and precision factor (so every value stays valid); used to share a compiled program
-        between nearby K (the padded components are masked)."""
-        extra = n_components - np.shape(self.means)[0]
-
-        def pad(a):
-            a = np.asarray(a)
-            return np.concatenate([a, np.repeat(a[-1:], extra, axis=0)]) if extra > 0 else a
-
-        chol = pad(self.precisions_cholesky) if form_of(self.covariance_type).per_component else self.precisions_cholesky
-        weights = np.concatenate([np.asarray(self.weights), np.zeros(max(extra, 0), np.asarray(self.weights).dtype)])
-        return self.replace(weights=weights, means=pad(self.means), precisions_cholesky=chol)
+        """Host copy with components appended up to ``n_components`` (:func:`pad_components`); used to
+        share a compiled program between nearby K (the padded components are masked)."""
+        chol = self.precisions_cholesky
+        return self.replace(weights=pad_components(self.weights, n_components, zeros=True),
+                            means=pad_components(self.means, n_components),
+                            precisions_cholesky=pad_components(chol, n_components)
+                            if form_of(self.covariance_type).per_component else chol)
 
     def first(self, n_components: int) -> "GMMParams":
         """The first ``n_components`` components (dropping masked padding, whose weights are 0)."""
