@@ -78,26 +78,66 @@ def check_table(X) -> None:
                          "drop or fill the masked rows")
 
 
-def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True):
-    """Validate X (2-D, finite, numeric, enough rows) and sample_weight (non-negative, positive sum).
+def check_fit_data(estimator, X, sample_weight, n_components: int, reset: bool = True, allow_nan: bool = False,
+                   min_samples: int = 2):
+    """Validate X (2-D, finite, numeric, at least ``min_samples`` and ``n_components`` rows) and
+    sample_weight (non-negative, positive sum).
 
+    With ``allow_nan`` (``missing="marginalize"``), X may hold NaN for missing values, but no row
+    and no column without an observed value (:func:`check_missing`); +-inf is still refused.
     Returns copies as numpy arrays of X's float dtype; nothing the user gave is modified. Array-API
     arrays (under ``array_api_dispatch``) are moved to NumPy first.
     """
     check_table(X)
     if isinstance(n_components, (bool, np.bool_)):
         raise ValueError(f"The 'n_components' parameter must be an int in the range [1, inf), got {n_components!r}")
-    X = validate_data(estimator, to_numpy(X), dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset)
+    X = validate_data(estimator, to_numpy(X), dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
+                      reset=reset,
+                      ensure_all_finite="allow-nan" if allow_nan else True)
     if X.shape[0] < n_components:
         raise ValueError(
             f"Expected n_samples >= n_components but got n_components = {n_components}, n_samples = {X.shape[0]}"
         )
-    if X.dtype == np.float32:
-        _warn_float32_precision(X)
     sample_weight = _check_sample_weight(to_numpy(sample_weight), X, dtype=X.dtype, ensure_non_negative=True)
     if not np.all(np.isfinite(sample_weight)) or sample_weight.sum() <= 0:
         raise ValueError("sample_weight must be finite with a positive sum")
+    missing = allow_nan and check_missing(X, sample_weight)
+    if X.dtype == np.float32:
+        _warn_float32_precision(X, missing)
     return X, sample_weight
+
+
+def finite_rule(missing: str) -> bool | str:
+    """scikit-learn's ``ensure_all_finite`` for an estimator's ``missing`` option."""
+    return "allow-nan" if missing == "marginalize" else True
+
+
+def check_missing(X: np.ndarray, sample_weight: np.ndarray | None = None) -> bool:
+    """Whether validated X (NaN allowed) has missing values; a ValueError naming them when a row
+    has no observed value, or a feature none among the rows of positive weight (its mean and
+    variance would be undefined)."""
+    nan = np.isnan(X)
+    if not nan.any():
+        return False
+    empty = np.flatnonzero(nan.all(axis=1))
+    if empty.size:
+        shown = ", ".join(str(i) for i in empty[:10]) + (f", ... ({empty.size} rows)" if empty.size > 10 else "")
+        raise ValueError(f"X has rows with no observed value: row {shown}. missing='marginalize' needs at least "
+                         "one observed value per row; drop those rows")
+    weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    unseen = np.flatnonzero((weight[:, None] * ~nan).sum(axis=0) <= 0)
+    if unseen.size:
+        raise ValueError(f"X has features with no observed value (among the rows of positive weight): column "
+                         f"{', '.join(str(j) for j in unseen)}; drop them")
+    return True
+
+
+def mean_imputed(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """A copy of X with each NaN replaced by its feature's weighted mean over the observed values
+    (host): what host-side starts (the hierarchical agglomeration) and the conjugate prior's data
+    moments see when values are missing."""
+    mean = column_moments(X, sample_weight, ignore_nan=True)[0]
+    return np.where(np.isnan(X), mean.astype(X.dtype), X)
 
 
 # ------------------------------------------------------------------ arrays through the array API
@@ -195,15 +235,19 @@ class PrecisionWarning(UserWarning):
     """float32 data whose offset dwarfs its spread: few significant digits of the spread survive."""
 
 
-def column_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def column_moments(X: np.ndarray, sample_weight: np.ndarray | None = None,
+                   ignore_nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and variance of each feature, in float64 over blocks of rows, so that no
-    float64 copy of the data is made (host, numpy).
+    float64 copy of the data is made (host, numpy). With ``ignore_nan``, each feature's over its
+    observed (non-NaN) values.
 
     Returns
     -------
     mean, variance : arrays of shape (n_features,)
     """
     block = 1 << 16
+    if ignore_nan:
+        return _observed_column_moments(X, sample_weight, block)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     total = X.shape[0] if w is None else w.sum()
 
@@ -216,13 +260,33 @@ def column_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> tu
     return mean, variance
 
 
-def _warn_float32_precision(X: np.ndarray) -> None:
+def _observed_column_moments(X: np.ndarray, sample_weight: np.ndarray | None, block: int):
+    """:func:`column_moments` over each feature's observed values."""
+    w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    starts = range(0, X.shape[0], block)
+
+    def weighted_sums(start: int, center: np.ndarray, power: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sum of the weights of the observed entries, sum of w (x - center)^power over them)."""
+        values = X[start:start + block].astype(np.float64) - center
+        observed = ~np.isnan(values)
+        weight = w[start:start + block, None] * observed
+        return weight.sum(axis=0), (weight * np.where(observed, values, 0.0) ** power).sum(axis=0)
+
+    zero = np.zeros(X.shape[1])
+    first = [weighted_sums(i, zero, 1) for i in starts]
+    total = sum(part[0] for part in first)
+    mean = sum(part[1] for part in first) / total
+    variance = sum(weighted_sums(i, mean, 2)[1] for i in starts) / total
+    return mean, variance
+
+
+def _warn_float32_precision(X: np.ndarray, missing: bool = False) -> None:
     """Warn when a float32 column's |mean| / std leaves fewer than ~3 significant digits of its spread.
 
     The EM core itself never cancels (it works on differences from the means), but the input values
     are already rounded to float32: a column at 1e6 with unit spread is stored to 1/16.
     """
-    mean, variance = column_moments(X)
+    mean, variance = column_moments(X, ignore_nan=missing)
     std = np.sqrt(variance)
     ratio = np.abs(mean) / np.where(std > 0, std, np.inf)
     digits = -np.log10(np.maximum(ratio * np.finfo(np.float32).eps, 1e-30))
@@ -234,3 +298,11 @@ def _warn_float32_precision(X: np.ndarray) -> None:
             "Pass float64 data, or subtract the column means first.",
             PrecisionWarning,
         )
+
+
+# Every estimator, select and the model files pass through this module: reaching it turns on the
+# persistent compilation cache by default (once; see bayesgmm._cache), also when the caller imported
+# bayesgmm.estimators directly rather than through ``bg.<name>``.
+from bayesgmm import _start_cache  # noqa: E402
+
+_start_cache()

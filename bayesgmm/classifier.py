@@ -72,7 +72,9 @@ class CrossValidation:
         Its cross-validated class probabilities.
     error, error_se : float
         Misclassification rate over all samples (the folds' rates averaged with their sizes as
-        weights) and its standard error, ``std(fold rates) / sqrt(n_folds)``.
+        weights) and its standard error as cvMclustDA's, ``sqrt(sum_f n_f (e_f - error)^2 /
+        (n (F - 1) / F) / F)`` over the F folds of n_f samples (``std(fold rates) / sqrt(F)`` when
+        the folds are equal).
     brier, brier_se : float
         The Brier score (:func:`brier_score`) over all samples and its standard error.
     fold_errors, fold_briers : ndarray of shape (n_folds,)
@@ -263,6 +265,12 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         self.training_brier_ = brier_score(labels, proba, classes=np.arange(len(self.classes_)), sample_weight=w)
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def save(self, path):
+        """Write the fitted model to ``path`` (portable, no pickle); read it back with :func:`bayesgmm.load`."""
+        from bayesgmm.io import save
+
+        return save(self, path)
 
     def _check_training_data(self, X, y, sample_weight, reset: bool):
         """Validated float X, class indices into ``classes_`` (set when ``reset``) and sample weights."""
@@ -482,13 +490,14 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         lower is better, unlike :meth:`score`, which is the accuracy)."""
         return brier_score(y, self.predict_proba(X), classes=self.classes_, sample_weight=sample_weight)
 
-    def cross_validate(self, X, y, *, n_folds: int = 10, sample_weight=None) -> CrossValidation:
+    def cross_validate(self, X, y, *, n_folds: int = 10, folds=None, sample_weight=None) -> CrossValidation:
         """Cross-validated misclassification rate and Brier score, as mclust's ``cvMclustDA``.
 
-        The data are split into ``n_folds`` stratified folds (shuffled with ``random_state``); each
-        fold is predicted by the model refitted on the others with the structure this fit chose
-        (each class's covariance model and number of components, as cvMclustDA keeps ``G`` and
-        ``modelName``) and this fit's ``priors_``. Weights, if given, weight the refits and the rates.
+        The data are split into ``n_folds`` stratified folds (shuffled with ``random_state``), or
+        into the given ``folds``; each fold is predicted by the model refitted on the others with
+        the structure this fit chose (each class's covariance model and number of components, as
+        cvMclustDA keeps ``G`` and ``modelName``) and this fit's ``priors_``. Weights, if given,
+        weight the refits and the rates.
 
         Parameters
         ----------
@@ -496,6 +505,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels among ``classes_``; normally the training data of this fit.
         n_folds : int, default=10
+        folds : array-like of shape (n_samples,), optional
+            Each sample's fold (any labels, at least two distinct), instead of ``n_folds`` drawn
+            folds: for instance the folds of mclust's ``balancedFolds``, to reproduce a cvMclustDA run.
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -508,15 +520,23 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(n_folds, Integral) or n_folds < 2:
             raise ValueError(f"n_folds must be an int >= 2, got {n_folds!r}")
         X, labels, w = self._check_training_data(X, y, sample_weight, reset=False)
+        if folds is not None:
+            folds = np.asarray(folds)
+            if folds.shape != (X.shape[0],) or len(np.unique(folds)) < 2:
+                raise ValueError(f"folds must hold one fold label per sample, shape ({X.shape[0]},), with at least "
+                                 f"two distinct labels; got shape {folds.shape}")
         fixed = list(zip(self.covariance_types_, self.n_components_.tolist()))
         fold_model = clone(self).set_params(priors=self.priors_)
         fold_model.classes_, fold_model.n_features_in_ = self.classes_, self.n_features_in_
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=check_random_state(self.random_state))
         proba = np.empty((X.shape[0], len(self.classes_)))
         errors, briers, sizes = [], [], []
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class")
-            folds = list(splitter.split(X, labels))
+        if folds is not None:
+            folds = [(np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in np.unique(folds)]
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The least populated class")
+                folds = list(splitter.split(X, labels))
         for train, test in folds:
             fold_model._fit_arrays(X[train], labels[train], w[train], fixed=fixed)
             proba[test] = np.exp(fold_model._log_posterior(fold_model._log_density_arrays(X[test])))
@@ -527,11 +547,16 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             sizes.append(wt.sum())
         errors, briers, sizes = np.array(errors), np.array(briers), np.array(sizes)
         k = len(folds)
+
+        def mean_and_se(rates: np.ndarray) -> tuple[float, float]:
+            # cvMclustDA's: the folds' rates weighted by their sizes, and their weighted spread
+            mean = sizes @ rates / sizes.sum()
+            return float(mean), math.sqrt(sizes @ (rates - mean) ** 2 / (sizes.sum() * (k - 1) / k) / k)
+
+        (error, error_se), (brier, brier_se) = mean_and_se(errors), mean_and_se(briers)
         return CrossValidation(
-            classification=self.classes_[np.argmax(proba, axis=1)], proba=proba,
-            error=float(sizes @ errors / sizes.sum()), error_se=float(np.std(errors, ddof=1) / math.sqrt(k)),
-            brier=float(sizes @ briers / sizes.sum()), brier_se=float(np.std(briers, ddof=1) / math.sqrt(k)),
-            fold_errors=errors, fold_briers=briers)
+            classification=self.classes_[np.argmax(proba, axis=1)], proba=proba, error=error, error_se=error_se,
+            brier=brier, brier_se=brier_se, fold_errors=errors, fold_briers=briers)
 
 
 # ---------------------------------------------------------------------------------- pure helpers

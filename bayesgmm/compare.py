@@ -68,6 +68,8 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
         The data the models were fitted to.
     sample_weight : array-like of shape (n_samples,), optional
         Weights of the point-estimate log-likelihood (use the weights the models were fitted with).
+        A weight counts as that many copies of its row, so BIC's ``log n`` is the log of the weights'
+        sum, as in :func:`bayesgmm.select`.
 
     Returns
     -------
@@ -77,7 +79,8 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
         - ``inference``: "em", "nuts" or "vi"; ``n_components``; ``covariance_type``
         - ``log_likelihood``: at the point estimate (EM: the maximum-likelihood fit; Bayesian fits:
           the posterior means of weights, means and covariances)
-        - ``n_parameters``, ``aic`` (``-2 log L + 2 p``), ``bic`` (``-2 log L + p log n``)
+        - ``n_parameters``, ``aic`` (``-2 log L + 2 p``), ``bic`` (``-2 log L + p log n``, n the
+          number of rows or, with ``sample_weight``, the weights' sum)
         - ``elpd_loo``, ``elpd_loo_se``, ``p_loo``, ``pareto_k_max``: PSIS-LOO (posteriors only; VI
           draws are importance-corrected by ``p / q`` with ``arviz.loo_approximate_posterior``;
           NaN, with a warning, when the fit left its pointwise log-likelihood out for size)
@@ -104,6 +107,7 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
     X_np = _as_array(X)
     n_samples, n_features = X_np.shape
     w = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    n_total = float(w.sum())  # select's n: a weight of 2 is a duplicated row
     rows = {}
     for name, fit in fits.items():
         bayesian = hasattr(fit, "idata_")
@@ -118,7 +122,7 @@ def compare(fits: Mapping[str, Any], X: ArrayLike, sample_weight: ArrayLike | No
             "log_likelihood": log_lik,
             "n_parameters": p,
             "aic": -2.0 * log_lik + 2.0 * p,
-            "bic": -2.0 * log_lik + p * math.log(n_samples),
+            "bic": -2.0 * log_lik + p * math.log(n_total),
             "fit_time": float(getattr(fit, "fit_time_", math.nan)),
         }
         if bayesian:

@@ -604,6 +604,12 @@ random_state, warm_start, verbose, verbose_interval, chunk_size, prior
         self.n_iter_, self.converged_ = self.mixture_.n_iter_, self.mixture_.converged_
         return self
 
+    def save(self, path):
+        """Write the fitted model to ``path`` (portable, no pickle); read it back with :func:`bayesgmm.load`."""
+        from bayesgmm.io import save
+
+        return save(self, path)
+
     def predict_distribution(self, X) -> ConditionalMixtures:
         """The conditional mixtures p(y | x), one per row of X.
 

@@ -19,6 +19,7 @@ McLachlan, G. J. and Peel, D. (2000). Finite Mixture Models, ch. 2-3.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from bayesgmm import covariance as cov
+from bayesgmm import missing as marginal
 from bayesgmm._chunks import map_chunks, scan_chunks
 from bayesgmm.covariance import form_of, get_model
 from bayesgmm.init import initial_responsibilities, label_responsibilities
@@ -47,34 +49,63 @@ def _tiny(dtype) -> float:
     return 10 * float(jnp.finfo(dtype).eps)
 
 
-def weighted_log_prob(X: jax.Array, params: GMMParams) -> jax.Array:
-    """log pi_k + log N(x_n | mu_k, Sigma_k) for X of shape (N, D): shape (N, K)."""
-    return cov.log_gaussian_prob(X, params.means, params.precisions_cholesky, params.covariance_type) + jnp.log(
+#: Without ``noise_init``, the noise component starts with this weight (the Gaussian components'
+#: weights from ``init_params`` are scaled by 1 - NOISE_START).
+NOISE_START = 0.1
+
+
+def noise_log_prob(params: GMMParams) -> jax.Array | None:
+    """log(noise_weight / V), the noise component's weighted log density (the same at every x); None
+    without a noise component."""
+    if params.noise_weight is None:
+        return None
+    return jnp.log(params.noise_weight) + params.noise_log_density
+
+
+def weighted_log_prob(X: jax.Array, params: GMMParams, missing: bool = False) -> jax.Array:
+    """log pi_k + log N(x_n | mu_k, Sigma_k) for X of shape (N, D): shape (N, K); with a noise
+    component, (N, K + 1) with log(noise_weight / V) in the last column. With ``missing`` (static),
+    X has NaN where values are missing and each row's density is that of its observed coordinates
+    (:mod:`bayesgmm.missing`)."""
+    log_gaussian_prob = marginal.log_gaussian_prob if missing else cov.log_gaussian_prob
+    wlp = log_gaussian_prob(X, params.means, params.precisions_cholesky, params.covariance_type) + jnp.log(
         params.weights
     )
+    noise = noise_log_prob(params)
+    _check_noise_and_missing(noise, missing)
+    if noise is None:
+        return wlp
+    return jnp.concatenate([wlp, jnp.broadcast_to(noise.astype(wlp.dtype), (wlp.shape[0], 1))], axis=1)
 
 
-def e_step(X: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
-    """E-step on unchunked data.
+def _check_noise_and_missing(noise, missing: bool) -> None:
+    if noise is not None and missing:  # the marginal of the noise box over a row's observed coordinates
+        raise NotImplementedError("a noise component and missing values together are not supported")
+
+
+def e_step(X: jax.Array, params: GMMParams, missing: bool = False) -> tuple[jax.Array, jax.Array]:
+    """E-step on unchunked data (``missing``: X has NaN, see :func:`weighted_log_prob`).
 
     Returns
     -------
     log_prob : array of shape (N,)
         log p(x_n), the per-sample log-likelihood.
-    log_resp : array of shape (N, K)
+    log_resp : array of shape (N, K), or (N, K + 1) with a noise component (noise last)
         log responsibilities; ``exp(log_resp)`` sums to one over components.
     """
-    wlp = weighted_log_prob(X, params)
+    wlp = weighted_log_prob(X, params, missing)
     log_prob = logsumexp(wlp, axis=1)
     return log_prob, wlp - log_prob[:, None]
 
 
-def e_step_chunks(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -> tuple[jax.Array, jax.Array]:
+def e_step_chunks(X: jax.Array, sample_weight: jax.Array, params: GMMParams,
+                  missing: bool = False) -> tuple[jax.Array, jax.Array]:
     """:func:`e_step` over chunked data (n_chunks, chunk_size, D), one chunk at a time: log p(x) of
     shape (n_chunks, chunk_size) and log responsibilities (n_chunks, chunk_size, K); zero in the
-    trailing chunks of padding (see :func:`bayesgmm._chunks.map_chunks`)."""
+    trailing chunks of padding (see :func:`bayesgmm._chunks.map_chunks`). ``missing`` (static): X
+    has NaN where values are missing (:mod:`bayesgmm.missing`)."""
     X, sample_weight = jnp.asarray(X), jnp.asarray(sample_weight)
-    return map_chunks(lambda i: e_step(X[i], params), sample_weight)
+    return map_chunks(lambda i: e_step(X[i], params, missing), sample_weight)
 
 
 def _recenter(nk, sum_diff, scatter, covariance_type):
@@ -92,13 +123,16 @@ def _recenter(nk, sum_diff, scatter, covariance_type):
 
 
 def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covariance_type, model_index=0,
-                            previous_cholesky: jax.Array | None = None, prior=None) -> GMMParams:
+                            previous_cholesky: jax.Array | None = None, prior=None, noise_count=None,
+                            noise_log_density=None) -> GMMParams:
     """M-step from statistics accumulated about ``shift`` (K, D).
 
     ``previous_cholesky``, the last iterate's precision-Cholesky factor, starts the inner iterations of
     the models without a closed-form M-step; ``model_index`` picks the model of a
     :class:`~bayesgmm.covariance.ModelChoice`. With a :class:`~bayesgmm.prior.ConjugatePrior` the
-    M-step gives the MAP estimates (and ``reg_covar`` is not used).
+    M-step gives the MAP estimates (and ``reg_covar`` is not used). With ``noise_count`` (the noise
+    component's summed responsibility) the weights are shares of the Gaussian and noise counts
+    together, and the result carries the noise weight and ``noise_log_density``.
     """
     model = get_model(covariance_type)
     form = model.form
@@ -112,12 +146,16 @@ def _params_from_statistics(nk, sum_diff, scatter, shift, reg_covar, mask, covar
     else:
         means, covariances = model.map_from_scatter(nk, means, centered_scatter, prior, mask, previous, model_index)
     weights = jnp.where(mask, nk, 0.0)
-    return GMMParams(
-        weights=weights / jnp.sum(weights),
-        means=means,
-        precisions_cholesky=form.precisions_cholesky(covariances),
-        covariance_type=covariance_type,
-    )
+    if noise_count is None:
+        return GMMParams(
+            weights=weights / jnp.sum(weights),
+            means=means,
+            precisions_cholesky=form.precisions_cholesky(covariances),
+            covariance_type=covariance_type,
+        )
+    total = jnp.sum(weights) + noise_count
+    return GMMParams(weights / total, means, form.precisions_cholesky(covariances), covariance_type,
+                     noise_weight=noise_count / total, noise_log_density=noise_log_density)
 
 
 def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | None = None,
@@ -179,10 +217,16 @@ def m_step(X: jax.Array, resp, reg_covar, covariance_type, mask: jax.Array | Non
                                    model_index, prior=prior)
 
 
-def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -> tuple[jax.Array, ...]:
-    """One pass over chunked data: (sum_n w_n log p(x_n), sum w, n_k, sum r (x - m), scatter about m).
+def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams,
+                    missing: bool = False) -> tuple[jax.Array, ...]:
+    """One pass over chunked data: (sum_n w_n log p(x_n), sum w, n_k, sum r (x - m), scatter about m),
+    and with a noise component a sixth, the noise's summed responsibility sum_n w_n r_n0.
 
-    ``m`` are the current means; the statistics add over rows, so over chunks and devices.
+    ``m`` are the current means; the statistics add over rows, so over chunks and devices. The
+    Gaussian statistics use the Gaussian responsibilities (the noise column takes its share of
+    each row), so every covariance model's M-step is unchanged. With ``missing`` (static), X has NaN
+    where values are missing: log p is each row's observed-data likelihood and the statistics use
+    the conditional moments of its missing coordinates (:func:`bayesgmm.missing.chunk_statistics`).
     """
     X, sample_weight = jnp.asarray(X), jnp.asarray(sample_weight)
     form = form_of(params.covariance_type)
@@ -191,17 +235,27 @@ def pass_statistics(X: jax.Array, sample_weight: jax.Array, params: GMMParams) -
     log_det = form.log_det(params.precisions_cholesky, d)
     log_norm = log_det + jnp.log(params.weights) - 0.5 * d * math.log(2 * math.pi)
     statistics = _chunk_statistics_feature_major if d <= FEATURE_MAJOR_MAX_FEATURES else _chunk_statistics_matmul
+    noise = noise_log_prob(params)
+    if missing:
+        _check_noise_and_missing(noise, missing)
+        covariances = marginal.kernel_covariances(form, form.covariances(params.precisions_cholesky), k, d)
+        log_weights = jnp.log(params.weights)
+
+        def statistics(x, w, *_):
+            return marginal.chunk_statistics(x, w, params.means, log_weights, covariances, form.matrix)
 
     def accumulate(carry, i):
-        return tuple(a + b for a, b in zip(carry, statistics(X[i], sample_weight[i], params, log_norm)))
+        return tuple(a + b for a, b in zip(carry, statistics(X[i], sample_weight[i], params, log_norm, noise)))
 
     init = (jnp.zeros((), dtype), jnp.zeros(k, dtype), jnp.zeros((k, d), dtype), jnp.zeros(form.scatter_shape(k, d), dtype))
-    total, nk, sum_diff, scatter = scan_chunks(accumulate, init, sample_weight)
-    return total, jnp.sum(sample_weight), nk, sum_diff, scatter
+    if noise is not None:
+        init = (*init, jnp.zeros((), dtype))
+    total, nk, sum_diff, scatter, *noise_count = scan_chunks(accumulate, init, sample_weight)
+    return (total, jnp.sum(sample_weight), nk, sum_diff, scatter, *noise_count)
 
 
 def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar, mask: jax.Array,
-            mesh: Mesh | None = None, model_index=0, prior=None) -> tuple[GMMParams, jax.Array]:
+            mesh: Mesh | None = None, model_index=0, prior=None, missing: bool = False) -> tuple[GMMParams, jax.Array]:
     """One EM iteration in one pass over chunked data.
 
     Parameters
@@ -218,6 +272,9 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
         Which model of a :class:`~bayesgmm.covariance.ModelChoice` (traced).
     prior : ConjugatePrior, optional
         MAP-EM under mclust's conjugate prior.
+    missing : bool, optional (static)
+        X has NaN where values are missing: the exact EM of Ghahramani and Jordan (1994), see
+        :mod:`bayesgmm.missing`.
 
     Returns
     -------
@@ -227,17 +284,19 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
         Weighted mean log-likelihood of ``params`` (before the M-step), as scikit-learn reports it.
     """
     if mesh is None:
-        stats = pass_statistics(X, sample_weight, params)
+        stats = pass_statistics(X, sample_weight, params, missing)
     else:
         def sharded_pass(X, sample_weight, params):
-            return jax.lax.psum(pass_statistics(X, sample_weight, params), DATA_AXIS)
+            return jax.lax.psum(pass_statistics(X, sample_weight, params, missing), DATA_AXIS)
 
         stats = jax.shard_map(sharded_pass, mesh=mesh, in_specs=(P(DATA_AXIS), P(DATA_AXIS), P()), out_specs=P(),
                               check_vma=False)(
             X, sample_weight, params)
-    total, total_weight, nk, sum_diff, scatter = stats
+    total, total_weight, nk, sum_diff, scatter, *noise_count = stats
+    noise = {"noise_count": noise_count[0], "noise_log_density": params.noise_log_density} if noise_count else {}
     new_params = _params_from_statistics(nk, sum_diff, scatter, params.means, reg_covar, mask,
-                                         params.covariance_type, model_index, params.precisions_cholesky, prior)
+                                         params.covariance_type, model_index, params.precisions_cholesky, prior,
+                                         **noise)
     return new_params, total / total_weight
 
 
@@ -247,19 +306,23 @@ def em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, reg_covar
 FEATURE_MAJOR_MAX_FEATURES = 2
 
 
-def _chunk_statistics_matmul(x, w, params: GMMParams, log_norm):
-    """Per-chunk (sum w log p, n_k, sum r (x - m), scatter about m) with batched matmuls, (K, C, D) layout."""
+def _chunk_statistics_matmul(x, w, params: GMMParams, log_norm, noise=None):
+    """Per-chunk (sum w log p, n_k, sum r (x - m), scatter about m) with batched matmuls, (K, C, D) layout;
+    with ``noise`` (the noise column's log(noise_weight / V)), also the noise's sum of w r."""
     form = form_of(params.covariance_type)
     diff = cov.centered(x, params.means)
     y = form.whiten(diff, params.precisions_cholesky)
     wlp = log_norm - 0.5 * jnp.sum(y * y, axis=-1).T
     log_prob = logsumexp(wlp, axis=1)
+    if noise is not None:
+        log_prob = jnp.logaddexp(log_prob, noise)
     resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]
     total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
-    return total, jnp.sum(resp, axis=0), jnp.einsum("nk,knd->kd", resp, diff), form.scatter(diff, resp)
+    stats = total, jnp.sum(resp, axis=0), jnp.einsum("nk,knd->kd", resp, diff), form.scatter(diff, resp)
+    return stats if noise is None else (*stats, jnp.sum(jnp.exp(noise - log_prob) * w))
 
 
-def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm):
+def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm, noise=None):
     """The same statistics as :func:`_chunk_statistics_matmul`, feature-major (D, K, C), for small D."""
     form = form_of(params.covariance_type)
     d = x.shape[1]
@@ -267,14 +330,20 @@ def _chunk_statistics_feature_major(x, w, params: GMMParams, log_norm):
     y = form.whiten_feature_major([diff[i] for i in range(d)], params.precisions_cholesky)
     wlp = log_norm[:, None] - 0.5 * sum(yj * yj for yj in y)  # (K, C)
     top = jnp.max(wlp, axis=0)
+    if noise is not None:
+        top = jnp.maximum(top, noise)
     unnormalised = jnp.exp(wlp - top)
     norm = jnp.sum(unnormalised, axis=0)
+    if noise is not None:
+        noise_unnormalised = jnp.exp(noise - top)
+        norm = norm + noise_unnormalised
     log_prob = top + jnp.log(norm)
     resp = unnormalised * (w / norm)  # (K, C)
     total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
     weighted = diff * resp  # (D, K, C)
     sum_diff = jnp.sum(weighted, axis=-1).T
-    return total, jnp.sum(resp, axis=1), sum_diff, form.scatter_feature_major(weighted, diff)
+    stats = total, jnp.sum(resp, axis=1), sum_diff, form.scatter_feature_major(weighted, diff)
+    return stats if noise is None else (*stats, jnp.sum(noise_unnormalised * (w / norm)))
 
 
 class EMResult(NamedTuple):
@@ -304,7 +373,7 @@ def _all_finite(params: GMMParams) -> jax.Array:
 
 
 def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, initial_lower_bound,
-           trace_len: int, mesh: Mesh | None = None, model_index=0, prior=None) -> EMResult:
+           trace_len: int, mesh: Mesh | None = None, model_index=0, prior=None, missing: bool = False) -> EMResult:
     """Iterate :func:`em_step` in one ``lax.while_loop`` until ``|change| < tol``, NaN, or ``max_iter``."""
     dtype = params.means.dtype
 
@@ -313,7 +382,8 @@ def run_em(X, sample_weight, params: GMMParams, tol, reg_covar, max_iter, mask, 
         return running & ~jnp.isnan(state.lower_bound) & (state.lower_bound < jnp.inf)
 
     def body(state: EMResult):
-        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask, mesh, model_index, prior)
+        new_params, lower_bound = em_step(X, sample_weight, state.params, reg_covar, mask, mesh, model_index, prior,
+                                          missing)
         finite = jnp.isfinite(lower_bound) & _all_finite(new_params)
         converged = (jnp.abs(lower_bound - state.lower_bound) < tol) & finite
         return EMResult(
@@ -363,7 +433,8 @@ def best_run(results: EMResult, sound: jax.Array | None = None) -> EMResult:
 def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array, tol, reg_covar, max_iter,
         initial_lower_bound, init: dict, *, covariance_type, init_method, n_init: int, trace_len: int,
         mesh: Mesh | None = None, model_index=0, init_labels: jax.Array | None = None,
-        data_var: jax.Array | None = None, prior=None) -> tuple[EMResult, jax.Array]:
+        data_var: jax.Array | None = None, prior=None, noise_log_density: jax.Array | None = None,
+        noise_init: jax.Array | None = None, missing: bool = False) -> tuple[EMResult, jax.Array]:
     """Initialise ``n_init`` times and run EM on all restarts at once (vmap); keep the best.
 
     Parameters
@@ -392,6 +463,17 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
         any restart that does not.
     prior : ConjugatePrior, optional
         MAP-EM under mclust's conjugate prior (:mod:`bayesgmm.prior`); ``reg_covar`` is then unused.
+    noise_log_density : scalar array, optional
+        log(1 / V): adds mclust's uniform noise component of density 1 / V (traced; whether it is
+        given is static). Its weight starts at the share of ``noise_init``, else :data:`NOISE_START`
+        (or at ``init["noise_weight"]`` when that is given), the Gaussian weights scaled to the rest.
+    noise_init : bool or float array of shape (n_chunks, chunk_size), optional
+        Initial noise rows (mclust's ``initialization=list(noise=...)``): the Gaussian components are
+        initialised on the other rows (their labels in ``init_labels`` should be -1).
+    missing : bool, optional (static)
+        X has NaN where values are missing (never in a whole row): the initialisations and the first
+        M-step see X with each NaN replaced by its feature's weighted mean
+        (:func:`bayesgmm.missing.impute_column_means`), EM the real data (:mod:`bayesgmm.missing`).
 
     Returns
     -------
@@ -400,23 +482,30 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
     lower_bounds : array of shape (n_init,)
         Final lower bound of every restart.
     """
+    # the Gaussian components start from the rows outside the initial noise
+    init_weight = sample_weight if noise_init is None else sample_weight * (1 - jnp.asarray(noise_init, X.dtype))
+    X_start = marginal.impute_column_means(X, sample_weight) if missing else X  # what the starts see
+
     def one_restart(key, first):
         if init_method is None:
             params = GMMParams(init["weights"], init["means"], init["precisions_cholesky"], covariance_type)
         else:
             if init_method == "hc":
-                given = label_responsibilities(init_labels, sample_weight, mask)
+                given = label_responsibilities(init_labels, init_weight, mask)
                 if n_init == 1:
                     resp_of_chunk = given
                 else:
-                    others = initial_responsibilities(key, X, sample_weight, mask, "kmeans")
+                    others = initial_responsibilities(key, X_start, init_weight, mask, "kmeans")
                     resp_of_chunk = lambda i: jnp.where(first, given(i), others(i))  # noqa: E731
             else:
-                resp_of_chunk = initial_responsibilities(key, X, sample_weight, mask, init_method)
-            params = m_step(X, resp_of_chunk, reg_covar, covariance_type, mask, model_index, prior, sample_weight)
-            params = params.replace(**{name: value for name, value in init.items() if value is not None})
+                resp_of_chunk = initial_responsibilities(key, X_start, init_weight, mask, init_method)
+            params = m_step(X_start, resp_of_chunk, reg_covar, covariance_type, mask, model_index, prior, init_weight)
+            params = params.replace(**{name: value for name, value in init.items()
+                                       if value is not None and name != "noise_weight"})
+        if noise_log_density is not None:
+            params = _with_noise(params, init.get("noise_weight"), noise_log_density, sample_weight, noise_init)
         return run_em(X, sample_weight, params, tol, reg_covar, max_iter, mask, initial_lower_bound, trace_len, mesh,
-                      model_index, prior)
+                      model_index, prior, missing)
 
     results = jax.vmap(one_restart)(jax.random.split(key, n_init), jnp.arange(n_init) == 0)
     sound = None
@@ -427,7 +516,23 @@ def fit(key: jax.Array, X: jax.Array, sample_weight: jax.Array, mask: jax.Array,
     return best_run(results, sound), results.lower_bound
 
 
-fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh"))
+def _with_noise(params: GMMParams, noise_weight, noise_log_density, sample_weight, noise_init) -> GMMParams:
+    """``params`` with the noise component added: its weight ``noise_weight`` when given (a warm start,
+    whose Gaussian weights already leave room for it), else the weighted share of ``noise_init`` (as
+    mclust's M-step from the initial noise labels) or :data:`NOISE_START`, with the Gaussian weights
+    scaled to the rest."""
+    dtype = params.means.dtype
+    log_density = jnp.asarray(noise_log_density, dtype)
+    if noise_weight is not None:
+        return params.replace(noise_weight=jnp.asarray(noise_weight, dtype), noise_log_density=log_density)
+    if noise_init is None:
+        share = jnp.asarray(NOISE_START, dtype)
+    else:
+        share = jnp.sum(sample_weight * jnp.asarray(noise_init, dtype)) / jnp.sum(sample_weight)
+    return params.replace(weights=params.weights * (1 - share), noise_weight=share, noise_log_density=log_density)
+
+
+fit_jit = jax.jit(fit, static_argnames=("covariance_type", "init_method", "n_init", "trace_len", "mesh", "missing"))
 
 
 class StreamState(NamedTuple):
@@ -447,9 +552,9 @@ class StreamState(NamedTuple):
     n_steps: jax.Array
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnames="missing")
 def stepwise_em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, state: StreamState,
-                     step_size, reg_covar) -> tuple[GMMParams, StreamState, jax.Array]:
+                     step_size, reg_covar, missing: bool = False) -> tuple[GMMParams, StreamState, jax.Array]:
     """One stepwise (online) EM update from a mini-batch (Cappe and Moulines 2009).
 
     The running statistics s move towards the mini-batch's statistics, ``s <- (1 - g) s + g s_batch``,
@@ -464,6 +569,8 @@ def stepwise_em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, 
     state : StreamState
     step_size : float in (0, 1]
     reg_covar : float
+    missing : bool, optional (static)
+        X has NaN where values are missing (:mod:`bayesgmm.missing`).
 
     Returns
     -------
@@ -477,7 +584,7 @@ def stepwise_em_step(X: jax.Array, sample_weight: jax.Array, params: GMMParams, 
     models. JRSS B 71(3), 593-613.
     """
     ct = params.covariance_type
-    total, total_weight, nk, sum_diff, scatter = pass_statistics(X, sample_weight, params)
+    total, total_weight, nk, sum_diff, scatter = pass_statistics(X, sample_weight, params, missing)
     g = step_size
     nk = (1 - g) * state.nk + g * nk / total_weight
     sum_diff = g * sum_diff / total_weight  # the running statistics have no offset about the current means

@@ -83,7 +83,9 @@ class ModelFileError(ValueError):
 #: The only classes a model file may name, with the modules they live in (imported only when needed,
 #: so loading an EM model does not import NumPyro).
 ESTIMATOR_CLASSES = {"GaussianMixture": "bayesgmm.estimators",
-                     "BayesianGaussianMixture": "bayesgmm.bayes.estimator"}
+                     "BayesianGaussianMixture": "bayesgmm.bayes.estimator",
+                     "GaussianMixtureRegressor": "bayesgmm.conditional",
+                     "GaussianMixtureClassifier": "bayesgmm.classifier"}
 RECORD_CLASSES = {"MixtureDraws": "bayesgmm.bayes.models", "StreamState": "bayesgmm.em",
                   "ConjugatePrior": "bayesgmm.prior"}
 
@@ -102,6 +104,10 @@ def _class(name: Any, table: dict[str, str]) -> type | None:
 
 def _is_datatree(value: Any) -> bool:
     return type(value).__name__ == "DataTree" and type(value).__module__.startswith("xarray")
+
+
+def _is_dataframe(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -190,26 +196,40 @@ def _record(value: Any, where: str, name: str) -> Any:
     return value
 
 
-def _common(model: Any, fitted: dict[str, Any], check_params: Callable[[], None]) -> tuple[int, int, Any, np.dtype]:
-    """Checks both classes share; returns (n_components, n_features, covariance form, float dtype)."""
-    from bayesgmm.covariance import get_model
+def _feature_names(fitted: dict[str, Any], n_features: int) -> None:
+    if "feature_names_in_" in fitted:
+        names = fitted["feature_names_in_"]
+        _array(names, "feature_names_in_", (n_features,), kinds="O")
+        if not all(isinstance(v, str) for v in names):
+            raise _Invalid("feature_names_in_ must hold strings")
 
+
+def _constructor(check_params: Callable[[], None]) -> None:
     try:
         check_params()
     except (ValueError, TypeError) as err:
         raise _Invalid(f"invalid constructor arguments ({err})") from None
+
+
+def _common(model: Any, fitted: dict[str, Any], check_params: Callable[[], None]) -> tuple[int, int, Any, np.dtype]:
+    """Checks both classes share; returns (n_components, n_features, covariance form, float dtype)."""
+    from bayesgmm.covariance import get_model
+
+    _constructor(check_params)
     k, d = model.n_components, _int(fitted["n_features_in_"], "n_features_in_", 1)
     form = get_model(model.covariance_type).form
-    if "feature_names_in_" in fitted:
-        names = fitted["feature_names_in_"]
-        _array(names, "feature_names_in_", (d,), kinds="O")
-        if not all(isinstance(v, str) for v in names):
-            raise _Invalid("feature_names_in_ must hold strings")
+    _feature_names(fitted, d)
     dtype = _array(fitted["means_"], "means_", (k, d)).dtype
     chol = form.chol_shape(k, d)
     for name, shape in {"weights_": (k,), "precisions_cholesky_": chol, "covariances_": chol}.items():
         _array(fitted[name], name, shape, dtype)
-    _weights(fitted["weights_"], "weights_")
+    weights = fitted["weights_"]
+    if "noise_weight_" in fitted:  # the Gaussian weights and the noise's sum to 1
+        _real(fitted["noise_weight_"], "noise_weight_")
+        if not 0 <= fitted["noise_weight_"] <= 1:
+            raise _Invalid(f"noise_weight_ must be in [0, 1], got {_short(fitted['noise_weight_'])}")
+        weights = np.append(np.asarray(weights, np.float64), fitted["noise_weight_"])
+    _weights(weights, "weights_" + (" with noise_weight_" if "noise_weight_" in fitted else ""))
     _nonsingular(fitted["precisions_cholesky_"], "precisions_cholesky_", form, d)
     if "fit_time_" in fitted:
         _real(fitted["fit_time_"], "fit_time_")
@@ -220,6 +240,7 @@ def _check_gaussian_mixture(model: Any, fitted: dict[str, Any]) -> None:
     k, d, form, dtype = _common(model, fitted, model._validate_params)
     if model.chunk_size is not None:  # prediction uses it; scikit-learn's validation lets True through
         _int(model.chunk_size, "chunk_size", 1)
+    _check_noise(model, fitted, d)
     chol = form.chol_shape(k, d)
     for name, shape in {"precisions_": chol, "volumes_": (k,), "shapes_": (k, d), "orientations_": (k, d, d)}.items():
         if name in fitted:
@@ -227,11 +248,49 @@ def _check_gaussian_mixture(model: Any, fitted: dict[str, Any]) -> None:
     for name, check in {"converged_": _flag, "n_iter_": _int, "lower_bound_": _real, "lower_bounds_": _reals}.items():
         if name in fitted:
             check(fitted[name], name)
+    if "_fit_covariance_type" in fitted:  # the fitted model's name: stored in the same form as covariance_type's
+        from bayesgmm.covariance import get_model
+
+        fitted_type = fitted["_fit_covariance_type"]
+        _text(fitted_type, "_fit_covariance_type")
+        try:
+            same_form = get_model(fitted_type).form is form
+        except ValueError:
+            same_form = False
+        if not same_form:
+            raise _Invalid(f"_fit_covariance_type {_short(fitted_type)} is not stored as covariance_type "
+                           f"{model.covariance_type!r} is")
     if "_stream" in fitted:
         stream = _record(fitted["_stream"], "_stream", "StreamState")
         _array(stream.nk, "_stream.nk", (k,), dtype)
         _array(stream.scatter, "_stream.scatter", form.scatter_shape(k, d), dtype)
         _int(int(_array(stream.n_steps, "_stream.n_steps", (), kinds="iu")), "_stream.n_steps")
+
+
+def _check_noise(model: Any, fitted: dict[str, Any], d: int) -> None:
+    """A GaussianMixture's noise component: all of its attributes exactly when the constructor asks for
+    one (``noise`` or ``noise_init``), a positive finite hypervolume, and a box of that volume."""
+    noise_names = ("noise_weight_", "hypervolume_", "noise_axes_", "noise_bounds_")
+    wanted = bool(model.noise) or model.noise_init is not None
+    present = [name for name in noise_names if name in fitted]
+    if not wanted:
+        if present:
+            raise _Invalid(f"{present[0]} is set but the model has no noise component (noise=False, noise_init=None)")
+        return
+    for name in noise_names:
+        if name not in fitted:
+            raise _Invalid(f"{name} is missing: the model has a noise component (noise or noise_init)")
+    volume = fitted["hypervolume_"]
+    _real(volume, "hypervolume_")
+    if not 0 < volume < math.inf:
+        raise _Invalid(f"hypervolume_ must be positive and finite, got {_short(volume)}")
+    axes = _array(fitted["noise_axes_"], "noise_axes_", (d, d), np.float64)
+    bounds = _array(fitted["noise_bounds_"], "noise_bounds_", (2, d), np.float64)
+    if not np.allclose(axes.T @ axes, np.eye(d), atol=1e-8):
+        raise _Invalid("noise_axes_ must have orthonormal columns")
+    if np.any(bounds[1] <= bounds[0]) or not math.isclose(float(np.sum(np.log(bounds[1] - bounds[0]))),
+                                                          math.log(volume), rel_tol=1e-9, abs_tol=1e-9):
+        raise _Invalid("noise_bounds_ must be increasing and span a box of volume hypervolume_")
 
 
 def _check_bayesian_mixture(model: Any, fitted: dict[str, Any]) -> None:
@@ -276,13 +335,78 @@ def _check_bayesian_mixture(model: Any, fitted: dict[str, Any]) -> None:
         _array(fitted["elbo_trace_"], "elbo_trace_", (None,), finite=False)
 
 
+def _gaussian_mixture(value: Any, where: str) -> Any:
+    if type(value) is not _class("GaussianMixture", ESTIMATOR_CLASSES):
+        raise _Invalid(f"{where} is a {type(value).__name__}, not a GaussianMixture")
+    return value
+
+
+def _check_regressor(model: Any, fitted: dict[str, Any]) -> None:
+    _constructor(model._validate_params)
+    d = _int(fitted["n_features_in_"], "n_features_in_", 1)
+    _feature_names(fitted, d)
+    n_targets = _int(fitted["n_targets_"], "n_targets_", 1)
+    _flag(fitted["_single_target"], "_single_target")
+    if fitted["_single_target"] and n_targets != 1:
+        raise _Invalid(f"_single_target is true but n_targets_ = {n_targets}")
+    mixture = _gaussian_mixture(fitted["mixture_"], "mixture_")
+    if mixture.n_features_in_ != d + n_targets:
+        raise _Invalid(f"mixture_ has {mixture.n_features_in_} features, expected n_features_in_ + n_targets_ = "
+                       f"{d + n_targets}")
+    for name, check in {"converged_": _flag, "n_iter_": _int}.items():
+        if name in fitted:
+            check(fitted[name], name)
+
+
+def _check_classifier(model: Any, fitted: dict[str, Any]) -> None:
+    _constructor(model._validate_params)
+    d = _int(fitted["n_features_in_"], "n_features_in_", 1)
+    _feature_names(fitted, d)
+    classes = _array(fitted["classes_"], "classes_", (None,), kinds="biufO")
+    c = classes.shape[0]
+    if c < 2 or len(np.unique(classes)) != c:
+        raise _Invalid(f"classes_ must hold at least two distinct labels, got {c}")
+    _weights(_array(fitted["priors_"], "priors_", (c,), np.float64), "priors_")
+    if np.any(_array(fitted["class_count_"], "class_count_", (c,), np.float64) < 0):
+        raise _Invalid("class_count_ must be non-negative")
+    models = fitted["models_"]
+    if not isinstance(models, list) or len(models) != c:
+        raise _Invalid(f"models_ must be a list of {c} GaussianMixture, one per class")
+    for i, m in enumerate(models):
+        _gaussian_mixture(m, f"models_[{i}]")
+        if m.n_features_in_ != d or m.means_.dtype != models[0].means_.dtype:
+            raise _Invalid(f"models_[{i}] has {m.n_features_in_} features of {m.means_.dtype}, expected {d} of "
+                           f"{models[0].means_.dtype}")
+    if fitted["covariance_types_"] != [m.covariance_type for m in models]:
+        raise _Invalid("covariance_types_ are not those of models_")
+    for name, field in {"n_components_": "n_components", "n_iter_": "n_iter_"}.items():
+        values = _array(fitted[name], name, (c,), kinds="iu")
+        if values.tolist() != [getattr(m, field) for m in models]:
+            raise _Invalid(f"{name} are not those of models_")
+    if not _is_dataframe(fitted["selection_table_"]):
+        raise _Invalid(f"selection_table_ is a {type(fitted['selection_table_']).__name__}, not a DataFrame")
+    for name in ("log_likelihood_", "bic_", "training_error_", "training_brier_", "fit_time_"):
+        if name in fitted:
+            _real(fitted[name], name)
+    _int(fitted["n_parameters_"], "n_parameters_", 1)
+
+
+def _rebuild_classifier(model: Any) -> None:
+    """The classes' components stacked for prediction: derived from ``models_``, not stored."""
+    from bayesgmm.classifier import _stack_components
+
+    model._components = _stack_components(model.models_)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Schema:
-    """The attributes a model file of one class must hold, those it may hold, and their check."""
+    """The attributes a model file of one class must hold, those it may hold, their check, and what
+    derives the private state a file does not hold (after the attributes are set)."""
 
     required: frozenset[str]
     optional: frozenset[str]
     check: Callable[[Any, dict[str, Any]], None]
+    rebuild: Callable[[Any], None] | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -294,13 +418,24 @@ SCHEMAS = {
     "GaussianMixture": _Schema(
         _PARAMETERS | {"precisions_"},
         frozenset({"feature_names_in_", "volumes_", "shapes_", "orientations_", "converged_", "n_iter_",
-                   "lower_bound_", "lower_bounds_", "fit_time_", "_stream"}),
+                   "lower_bound_", "lower_bounds_", "fit_time_", "_stream", "noise_weight_", "hypervolume_",
+                   "noise_axes_", "noise_bounds_", "_fit_covariance_type"}),
         _check_gaussian_mixture),
     "BayesianGaussianMixture": _Schema(
         _PARAMETERS | {"n_occupied_posterior_", "draws_", "relabel_permutations_", "idata_", "idata_raw_", "em_",
                        "n_divergences_", "n_grad_evals_", "vi_subsample_size_"},
         frozenset({"feature_names_in_", "chain_method_", "elbo_", "elbo_trace_", "fit_time_"}),
         _check_bayesian_mixture),
+    "GaussianMixtureRegressor": _Schema(
+        frozenset({"n_features_in_", "n_targets_", "mixture_", "_single_target"}),
+        frozenset({"feature_names_in_", "n_iter_", "converged_"}),
+        _check_regressor),
+    "GaussianMixtureClassifier": _Schema(
+        frozenset({"n_features_in_", "classes_", "priors_", "class_count_", "models_", "covariance_types_",
+                   "n_components_", "n_iter_", "selection_table_", "log_likelihood_", "n_parameters_", "bic_",
+                   "training_error_", "training_brier_"}),
+        frozenset({"feature_names_in_", "fit_time_"}),
+        _check_classifier, _rebuild_classifier),
 }
 """Per estimator class, the attributes its model files hold (fitted ones end in ``_``; private state such
 as ``partial_fit``'s ``_stream`` is named here too). :func:`save` refuses other fitted attributes, so that
@@ -356,6 +491,10 @@ class _Encoder:
             return {"__dict__": {k: self.value(v, f"{where}[{k!r}]") for k, v in value.items()}}
         if _is_datatree(value):
             return {"__datatree__": self.datatree(value, where)}
+        if _is_dataframe(value):
+            return {"__dataframe__": self.dataframe(value, where)}
+        if isinstance(value, range):
+            return {"__range__": [value.start, value.stop, value.step]}
         if _known(value, ESTIMATOR_CLASSES):
             return {"__estimator__": self.estimator(value, where)}
         raise TypeError(f"cannot save {where}: values of type {type(value).__name__} are not supported")
@@ -375,6 +514,16 @@ class _Encoder:
                 "data_vars": {str(n): self.variable(v, f"{where}[{path!r}].{n}") for n, v in ds.data_vars.items()},
             }
         return nodes
+
+    def dataframe(self, frame: Any, where: str) -> dict[str, Any]:
+        import pandas as pd
+
+        columns = list(frame.columns)
+        if not all(isinstance(c, str) for c in columns):
+            raise TypeError(f"cannot save {where}: DataFrame column names must be strings")
+        default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.equals(pd.RangeIndex(len(frame)))
+        return {"columns": columns, "index": None if default_index else self.array(frame.index.to_numpy(), where),
+                "data": [self.array(frame[c].to_numpy(), f"{where}[{c!r}]") for c in columns]}
 
     def estimator(self, model: Any, where: str) -> dict[str, Any]:
         name = type(model).__name__
@@ -544,6 +693,13 @@ class _Decoder:
             return cls(**{k: self.value(v) for k, v in node["fields"].items()})
         if tag == "__datatree__":
             return self.datatree(node["__datatree__"])
+        if tag == "__dataframe__":
+            return self.dataframe(node["__dataframe__"])
+        if tag == "__range__":
+            start, stop, step = node["__range__"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop, step)):
+                raise self.fail(f"corrupted model file (range {_short(node['__range__'])} is not three integers)")
+            return range(start, stop, step)
         if tag == "__estimator__":
             return self.estimator(node["__estimator__"])
         raise self.fail(f"unknown entry type {_short(tag)} in the manifest")
@@ -568,6 +724,18 @@ class _Decoder:
             return xr.DataTree.from_dict(datasets)
         except Exception as err:
             raise self.fail(f"corrupted model file (the DataTree: {type(err).__name__}: {err})") from None
+
+    def dataframe(self, node: dict[str, Any]) -> Any:
+        import pandas as pd
+
+        columns, data = node["columns"], [self.value(v) for v in node["data"]]
+        index = None if node["index"] is None else self.value(node["index"])
+        arrays = data + ([] if index is None else [index])
+        if (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+                or len(set(columns)) != len(columns) or len(columns) != len(data)
+                or not all(isinstance(a, np.ndarray) and a.ndim == 1 and len(a) == len(arrays[0]) for a in arrays)):
+            raise self.fail("corrupted model file (a DataFrame whose columns are not named, equally long arrays)")
+        return pd.DataFrame(dict(zip(columns, data)), index=index)
 
     def estimator(self, node: dict[str, Any]) -> Any:
         name = node.get("class")
@@ -595,6 +763,8 @@ class _Decoder:
             raise self.fail(f"invalid model file ({name}.{err})") from None
         for attr, value in values.items():
             setattr(model, attr, value)
+        if schema.rebuild is not None:
+            schema.rebuild(model)
         return model
 
 
@@ -604,7 +774,8 @@ class _Decoder:
 
 
 def save(model: Any, path: str | os.PathLike[str]) -> Path:
-    """Write a fitted ``GaussianMixture`` or ``BayesianGaussianMixture`` to ``path``.
+    """Write a fitted ``GaussianMixture``, ``BayesianGaussianMixture``, ``GaussianMixtureRegressor``
+    or ``GaussianMixtureClassifier`` to ``path``.
 
     The file is written under a unique temporary name in the same folder and renamed over ``path``
     (atomic), so a reader or another writer never sees a partial file; on any failure the temporary
@@ -612,7 +783,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
 
     Parameters
     ----------
-    model : GaussianMixture or BayesianGaussianMixture
+    model : GaussianMixture, BayesianGaussianMixture, GaussianMixtureRegressor or GaussianMixtureClassifier
         A fitted estimator (posterior draws and ArviZ ``DataTree`` included; so is the running
         state of ``partial_fit``, which continues after :func:`load`).
     path : str or path-like
@@ -634,8 +805,9 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         If ``path`` is a directory.
     """
     if not _known(model, ESTIMATOR_CLASSES):
-        raise TypeError(f"save expects a GaussianMixture or BayesianGaussianMixture, got {type(model).__name__}")
-    if not hasattr(model, "weights_"):
+        raise TypeError(f"save expects one of bayesgmm's estimators ({', '.join(ESTIMATOR_CLASSES)}), got "
+                        f"{type(model).__name__}")
+    if not SCHEMAS[type(model).__name__].required <= set(vars(model)):
         raise ValueError(f"this {type(model).__name__} is not fitted yet: call fit before save")
     encoder = _Encoder()
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": encoder.estimator(model, "model")}
@@ -675,7 +847,7 @@ def load(path: str | os.PathLike[str] | BinaryIO, *, max_bytes: int = MAX_BYTES)
 
     Returns
     -------
-    GaussianMixture or BayesianGaussianMixture
+    GaussianMixture, BayesianGaussianMixture, GaussianMixtureRegressor or GaussianMixtureClassifier
         With the same constructor arguments and bit-identical fitted attributes.
 
     Raises

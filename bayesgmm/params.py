@@ -38,12 +38,21 @@ class GMMParams:
     covariance_type : str or tuple of str
         A model name (see :func:`bayesgmm.covariance.get_model`). Static (part of the tree
         structure, not a leaf).
+    noise_weight : scalar array or None
+        With a uniform noise component (mclust's noise, :mod:`bayesgmm.noise`): its mixture weight;
+        ``weights`` then sum to ``1 - noise_weight``. None: no noise component (the default). Whether
+        it is None is part of the tree structure, so it is a static flag of a compiled program.
+    noise_log_density : scalar array or None
+        log(1 / V), the noise component's log density over the hypervolume V (traced, so another V
+        compiles nothing); None exactly when ``noise_weight`` is None.
     """
 
     weights: jax.Array
     means: jax.Array
     precisions_cholesky: jax.Array
     covariance_type: CovarianceType = dataclasses.field(default="full", metadata={"static": True})
+    noise_weight: jax.Array | None = None
+    noise_log_density: jax.Array | None = None
 
     def replace(self, **changes) -> "GMMParams":
         """A copy with the given fields changed."""
@@ -69,6 +78,6 @@ class GMMParams:
 
 jax.tree_util.register_dataclass(
     GMMParams,
-    data_fields=["weights", "means", "precisions_cholesky"],
+    data_fields=["weights", "means", "precisions_cholesky", "noise_weight", "noise_log_density"],
     meta_fields=["covariance_type"],
 )

@@ -252,3 +252,47 @@ def test_shapes_dtypes_and_finiteness(n, d, k, covariance_type, float32, seed, s
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-4)
     assert np.all(np.isfinite(gm.score_samples(X)))
     assert gm.predict(X).shape == (n,)
+
+
+# ------------------------------------------------------------------ BayesianGaussianMixture and its plots
+# (refused before any fit or sampling, except where a posterior must exist)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"dense_mass": "yes"}, ValueError,
+     "The 'dense_mass' parameter of BayesianGaussianMixture must be an instance of 'bool'.* Got 'yes' instead"),
+    ({"weight_concentration_prior": [0.1, 0.2, 0.3]}, ValueError,
+     r"The 'weight_concentration_prior' parameter of BayesianGaussianMixture must be a number or an array of "
+     r"shape \(2,\) \(one per component\). Got shape \(3,\) instead"),
+    ({"mean_prior": [0.0, 0.0, 0.0]}, ValueError,
+     r"The 'mean_prior' parameter of BayesianGaussianMixture must be an array of shape \(2,\) \(one per "
+     r"feature\). Got shape \(3,\) instead"),
+    ({"mean_prior": ["a", "b"]}, TypeError, r"The 'mean_prior' parameter .* of numbers. Got \['a', 'b'\] instead"),
+    ({"covariance_prior_scale": np.ones((2, 2))}, ValueError,
+     r"'covariance_prior_scale' parameter .* Got shape \(2, 2\) instead"),
+])
+def test_bayesian_arguments_are_named(kwargs, error, match):
+    from bayesgmm.bayes.estimator import BayesianGaussianMixture
+
+    with pytest.raises(error, match=match):
+        BayesianGaussianMixture(2, **kwargs).fit(X_GOOD)
+
+
+def test_posterior_ellipses_refuses_a_negative_number_of_draws():
+    from bayesgmm.bayes.estimator import BayesianGaussianMixture
+    from bayesgmm.plot import posterior_ellipses
+
+    with pytest.raises(ValueError, match=r"The 'n_draws' parameter of posterior_ellipses must be an int in the "
+                                         r"range \[0, inf\). Got -1 instead"):
+        posterior_ellipses(BayesianGaussianMixture(2), n_draws=-1)
+    with pytest.raises(ValueError, match="The 'level' parameter of posterior_ellipses must be a float"):
+        posterior_ellipses(BayesianGaussianMixture(2), level=95)
+
+
+@pytest.mark.slow
+def test_summary_refuses_names_the_posterior_does_not_hold(faithful_posterior):
+    bgm, _ = faithful_posterior
+    with pytest.raises(ValueError, match=r"var_names has \['nope'\], which the posterior does not hold; choose "
+                                         r"among \[.*'weights'.*'log_lik'"):
+        bgm.summary(var_names=["weights", "nope"])
+    assert set(bgm.summary(var_names="weights").index) == set(bgm.summary(var_names=["weights"]).index)

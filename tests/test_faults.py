@@ -1,6 +1,7 @@
 """Faults users meet: a fit that fails or is interrupted leaves the estimator as it was; limits and grids
 that are out of range get a clear answer (issue 14)."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -126,3 +127,100 @@ def test_criteria_take_lists_and_compare_refuses_what_is_not_a_mapping(fitted, f
     for bad in ([fitted], "gm", {}):
         with pytest.raises(TypeError, match="fits must be a non-empty mapping"):
             bg.compare(bad, faithful)
+
+
+# ------------------------------------------------------------------ warm starts and set_params after a fit
+
+
+@pytest.mark.parametrize("change", [{"n_components": 3}, {"covariance_type": "diag"}, {"n_features": 1}])
+def test_warm_start_after_a_change_of_shape_is_a_cold_start(faithful, change):
+    """As scikit-learn: warm only from a fit of the same shapes; otherwise the fit a new estimator makes."""
+    gm = bg.GaussianMixture(2, warm_start=True, random_state=0).fit(faithful)
+    change = dict(change)
+    X = faithful[:, :change.pop("n_features", 2)]
+    gm.set_params(**change)
+    cold = bg.GaussianMixture(**{**gm.get_params(), "warm_start": False}).fit(X)
+    gm.fit(X)
+    np.testing.assert_array_equal(gm.means_, cold.means_)
+    np.testing.assert_array_equal(gm.covariances_, cold.covariances_)
+    assert gm.n_iter_ == cold.n_iter_ and gm.n_features_in_ == X.shape[1]
+
+
+def test_warm_start_with_the_same_shapes_continues(fitted, faithful):
+    gm = bg.GaussianMixture(**{**fitted.get_params(), "warm_start": True, "covariance_type": "VVV"})
+    gm.fit(faithful).fit(faithful)  # VVV is full's storage: the second fit starts at the first's optimum
+    assert gm.n_iter_ <= 2
+    np.testing.assert_allclose(gm.means_, fitted.means_, rtol=1e-3)
+
+
+def test_predictions_use_the_fit_whatever_was_set_since(fitted, faithful):
+    gm = bg.GaussianMixture(**fitted.get_params()).fit(faithful)
+    proba, score, bic = gm.predict_proba(faithful), gm.score(faithful), gm.bic(faithful)
+    gm.set_params(n_components=5, covariance_type="diag")
+    np.testing.assert_array_equal(gm.predict_proba(faithful), proba)  # 2 columns, not 5
+    assert (gm.score(faithful), gm.bic(faithful)) == (score, bic)
+    with pytest.raises(ValueError, match="X has 1 features, but GaussianMixture is expecting 2 features as input"):
+        gm.predict(faithful[:, :1])
+
+
+# ------------------------------------------------------------------ partial_fit after fit
+
+
+@pytest.fixture(scope="module")
+def converged(faithful):
+    """A tight fit with a visible reg_covar (which the running statistics must not count twice)."""
+    gm = bg.GaussianMixture(2, tol=1e-10, reg_covar=1e-2, random_state=0).fit(faithful)
+    assert gm.converged_
+    return gm
+
+
+def test_partial_fit_after_fit_continues_from_the_fit(converged, faithful, tmp_path):
+    gm = copy.deepcopy(converged)
+    gm.partial_fit(faithful, step_size=0.5)  # a step from the optimum towards the same data stays there
+    np.testing.assert_allclose(gm.means_, converged.means_, rtol=1e-7)
+    np.testing.assert_allclose(gm.covariances_, converged.covariances_, rtol=1e-6)
+    assert gm.n_iter_ == 2  # fit counts as the first step
+
+    gm = bg.load(converged.save(tmp_path / "fitted.bgmm"))  # a loaded fit too
+    batch = faithful[:40]
+    gm.partial_fit(batch)  # default step after a fit: 3 ** -0.6; the weights move by stepwise EM's rule
+    g = 3 ** -0.6
+    np.testing.assert_allclose(gm.weights_, (1 - g) * converged.weights_ + g * converged.predict_proba(batch).mean(0),
+                               rtol=1e-10)
+
+
+def test_partial_fit_takes_one_row_after_the_first_call(converged, faithful):
+    gm = copy.deepcopy(converged)
+    for row in faithful[:3]:
+        gm.partial_fit(row[None])
+    assert gm.n_iter_ == 4 and np.all(np.isfinite(gm.means_))
+    fresh = bg.GaussianMixture(2, random_state=0).partial_fit(faithful[:10]).partial_fit(faithful[10:11])
+    assert fresh.n_iter_ == 2
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        bg.GaussianMixture(2).partial_fit(faithful[:1])
+    with pytest.raises(ValueError, match="X has 1 features, but GaussianMixture is expecting 2"):
+        gm.partial_fit(faithful[:5, :1])
+    gm.set_params(n_components=3)  # another structure: starts again from the batch
+    gm.partial_fit(faithful[:30])
+    assert gm.means_.shape == (3, 2) and gm.n_iter_ == 1
+
+
+# ------------------------------------------------------------------ sample weights
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e20])
+def test_uniform_sample_weights_of_any_scale_give_the_unweighted_fit(fitted, faithful, scale):
+    gm = bg.GaussianMixture(**fitted.get_params()).fit(faithful, sample_weight=np.full(len(faithful), scale))
+    np.testing.assert_allclose(gm.means_, fitted.means_, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, fitted.covariances_, rtol=1e-10)
+    assert gm.n_iter_ == fitted.n_iter_ and gm.lower_bound_ == pytest.approx(fitted.lower_bound_, rel=1e-12)
+
+
+def test_compare_takes_the_weights_sum_as_n_as_select_does(faithful):
+    """BIC's log n is the log of the weights' sum (a weight of 2 is a duplicated row) in both."""
+    w = np.random.default_rng(0).integers(1, 4, len(faithful)).astype(float)
+    sel = bg.select(faithful, n_components=2, covariance_types=["tied"], n_init=1, random_state=0, sample_weight=w)
+    table = bg.compare({"em": sel.best_}, faithful, sample_weight=w)
+    assert table.loc["em", "bic"] == pytest.approx(sel.table["bic"].iloc[0], rel=1e-9)
+    log_lik = float(w @ sel.best_.score_samples(faithful))
+    assert table.loc["em", "bic"] == pytest.approx(-2 * log_lik + table.loc["em", "n_parameters"] * np.log(w.sum()))

@@ -51,6 +51,7 @@ from numpyro.distributions import constraints
 from bayesgmm._boundary import column_moments
 from bayesgmm.covariance import SKLEARN_TYPES as COVARIANCE_TYPES  # the models with a NumPyro prior
 from bayesgmm.covariance import CovarianceType, form_of
+from bayesgmm.missing import kernel_covariances, marginal_log_gaussian, split_observed
 
 #: Default prior standard deviation of a component mean, in units of the data's standard deviation.
 DEFAULT_MEAN_PRIOR_SCALE = 2.0
@@ -154,6 +155,7 @@ def weighted_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
+        NaN entries (missing values) are left out: each feature's moments are its observed values'.
     sample_weight : array of shape (n_samples,), optional
 
     Returns
@@ -161,7 +163,8 @@ def weighted_moments(X: np.ndarray, sample_weight: np.ndarray | None = None) -> 
     mean, std : arrays of shape (n_features,)
         A feature with zero spread gets standard deviation 1, so it can be used as a scale.
     """
-    mean, variance = column_moments(np.asarray(X), sample_weight)
+    X = np.asarray(X)
+    mean, variance = column_moments(X, sample_weight, ignore_nan=bool(np.isnan(X).any()))
     std = np.sqrt(variance)
     return mean, np.where(std > 0, std, 1.0)
 
@@ -279,6 +282,46 @@ def mixture_distribution(
     return dist.MixtureSameFamily(dist.Categorical(probs=weights), component)
 
 
+class MarginalMixture(dist.Distribution):
+    """A Gaussian mixture whose density at a row with NaN entries (missing values, missing at
+    random) is that of the row's observed coordinates: ``sum_k w_k N(x_o | mu_k,o, Sigma_k,oo)``
+    (:mod:`bayesgmm.missing`). Draws are complete rows of the mixture.
+
+    Parameters
+    ----------
+    weights : array of shape (n_components,)
+    means : array of shape (n_components, n_features)
+    cov_factor : array
+        See :class:`MixtureDraws`.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    """
+
+    support = constraints.real_vector  # NaN marks what is not observed; it is never drawn
+
+    def __init__(self, weights: ArrayLike, means: ArrayLike, cov_factor: ArrayLike,
+                 covariance_type: CovarianceType, *, validate_args: bool | None = None) -> None:
+        self.weights, self.means = jnp.asarray(weights), jnp.asarray(means)
+        self.cov_factor, self.covariance_type = jnp.asarray(cov_factor), covariance_type
+        k, d = self.means.shape
+        form = form_of(covariance_type)
+        self.covariances = kernel_covariances(form, covariances_from_factor(self.cov_factor, covariance_type), k, d)
+        super().__init__(batch_shape=(), event_shape=(d,), validate_args=validate_args)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        mixture = mixture_distribution(self.weights, self.means, self.cov_factor, self.covariance_type)
+        return mixture.sample(key, sample_shape)
+
+    def component_log_probs(self, value: ArrayLike) -> jax.Array:
+        """``log w_k + log N(x_o | mu_k, Sigma_k)`` for rows (n_samples, n_features): (n_samples, n_components)."""
+        value = jnp.asarray(value)
+        flat = value.reshape(-1, value.shape[-1])
+        log_gauss = marginal_log_gaussian(*split_observed(flat), self.means, self.covariances)
+        return (log_gauss + jnp.log(self.weights)).reshape(value.shape[:-1] + (self.weights.shape[-1],))
+
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        return jax.nn.logsumexp(self.component_log_probs(value), axis=-1)
+
+
 def cov_factor_from_sites(sites: dict[str, jax.Array], covariance_type: CovarianceType) -> jax.Array:
     """Covariance square root (see :class:`MixtureDraws`) from the model's ``scales``/``corr_cholesky``.
 
@@ -348,6 +391,7 @@ def gaussian_mixture_model(
     covariance_type: CovarianceType = "full",
     sample_weight: ArrayLike | None = None,
     subsample_size: int | None = None,
+    missing: bool = False,
 ) -> None:
     """NumPyro model of a Gaussian mixture with marginalised component assignments.
 
@@ -370,6 +414,10 @@ def gaussian_mixture_model(
         unbiased estimate of the full weighted log-likelihood (and its gradient of the full one). Inference that needs the
         exact density (HMC/NUTS, ``potential_energy``) must leave it ``None``: the model is then
         evaluated on every row, unchanged.
+    missing : bool, default False
+        Static. X has NaN where values are missing (at random): each row's likelihood is its
+        observed coordinates' marginal (:class:`MarginalMixture`), so NUTS and VI take the rows EM
+        takes with ``missing="marginalize"``.
 
     Notes
     -----
@@ -408,7 +456,8 @@ def gaussian_mixture_model(
         if d > 1:
             sites["corr_cholesky"] = numpyro.sample("corr_cholesky", dist.LKJCholesky(d, priors.lkj_concentration))
     weights = numpyro.deterministic("weights", jax.nn.softmax(weight_logits))
-    mixture = mixture_distribution(weights, means, cov_factor_from_sites(sites, covariance_type), covariance_type)
+    mixture = (MarginalMixture if missing else mixture_distribution)(
+        weights, means, cov_factor_from_sites(sites, covariance_type), covariance_type)
     if subsample_size is None:
         with numpyro.plate("obs_id", n), _weighting(sample_weight):
             numpyro.sample("obs", mixture, obs=X)
@@ -485,8 +534,9 @@ def rescale_draws(draws: MixtureDraws, center: ArrayLike, scale: ArrayLike,
                         covariances_from_factor(factor, covariance_type), factor)
 
 
-@partial(jax.jit, static_argnames="covariance_type")
-def component_log_joint(draw: MixtureDraws, X: ArrayLike, covariance_type: CovarianceType) -> jax.Array:
+@partial(jax.jit, static_argnames=("covariance_type", "missing"))
+def component_log_joint(draw: MixtureDraws, X: ArrayLike, covariance_type: CovarianceType,
+                        missing: bool = False) -> jax.Array:
     """``log w_k + log N(x_i | mu_k, Sigma_k)`` for one draw.
 
     Parameters
@@ -495,10 +545,14 @@ def component_log_joint(draw: MixtureDraws, X: ArrayLike, covariance_type: Covar
         One draw (no sample axes).
     X : array of shape (n_samples, n_features)
     covariance_type : {"full", "tied", "diag", "spherical"}
+    missing : bool, default False
+        Static. X has NaN where values are missing: the density of each row's observed coordinates
+        (:class:`MarginalMixture`).
 
     Returns
     -------
     jax.Array of shape (n_samples, n_components)
     """
-    mixture = mixture_distribution(draw.weights, draw.means, draw.cov_factor, covariance_type)
+    mixture = (MarginalMixture if missing else mixture_distribution)(
+        draw.weights, draw.means, draw.cov_factor, covariance_type)
     return mixture.component_log_probs(jnp.asarray(X))
