@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 from scipy.stats import chi2
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 from bayesgmm.selection import chosen_row
 
@@ -304,10 +306,12 @@ def clusters(model: Any, X: Any, *, level: float = 0.95, features: Sequence[int 
     weights, means, covs = _mixture(model)
     hard = np.asarray(model.predict(X))
     colors = component_colors(len(weights))
-    counts = np.bincount(hard, minlength=len(weights))
+    noise = hard < 0  # a noise component's points (label -1), drawn in grey
+    counts = np.bincount(hard[~noise], minlength=len(weights))
 
     def panel(ax: Axes, i: int, j: int) -> None:
-        ax.scatter(values[:, i], values[:, j], c=[colors[k] for k in hard], s=14, alpha=0.75, linewidths=0)
+        ax.scatter(values[:, i], values[:, j], c=[colors[k] if k >= 0 else "0.6" for k in hard], s=14, alpha=0.75,
+                   linewidths=0)
         for k in range(len(weights)):
             sub = covs[k][np.ix_([i, j], [i, j])]
             ax.add_patch(covariance_ellipse(means[k, [i, j]], sub, level, fill=False, edgecolor=colors[k],
@@ -316,6 +320,7 @@ def clusters(model: Any, X: Any, *, level: float = 0.95, features: Sequence[int 
 
     def single(ax: Axes, i: int) -> None:  # one feature: histogram and weighted component densities
         x = values[:, i]
+        x = x[~np.isnan(x)]  # missing values (missing="marginalize")
         grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 400)
         ax.hist(x, bins="auto", density=True, color="0.85", edgecolor="0.6")
         total = np.zeros_like(grid)
@@ -328,8 +333,10 @@ def clusters(model: Any, X: Any, *, level: float = 0.95, features: Sequence[int 
         ax.plot(x, np.zeros_like(x), "|", color="0.3", markersize=8, alpha=0.5)
 
     title = f"Clusters with {level:.0%} component ellipses" if len(idx) > 1 else "Clusters: weighted component densities"
-    return _draw_pairs(idx, labels, ax, panel, title, _component_handles(weights, colors, counts),
-                       draw_single=single, single_ylabel="density")
+    handles = _component_handles(weights, colors, counts)
+    if noise.any():
+        handles.append(Line2D([], [], color="0.6", marker="o", linestyle="none", label=f"noise (n = {noise.sum()})"))
+    return _draw_pairs(idx, labels, ax, panel, title, handles, draw_single=single, single_ylabel="density")
 
 
 def uncertainty(model: Any, X: Any, *, features: Sequence[int | str] | None = None, level: float = 0.95,
@@ -459,8 +466,9 @@ def posterior_ellipses(model: Any, X: Any = None, *, n_draws: int = 40, level: f
         Fitted, with ``idata_``.
     X : array-like or DataFrame, optional
         Data drawn in grey; default the training data.
-    n_draws : int, default=40
-    level : float, default=0.95
+    n_draws : int >= 0, default=40
+        At most this many draws (all of them when there are fewer).
+    level : float in (0, 1), default=0.95
     features : pair of int or str, optional
         The two features to show (default the first two).
     random_state : int, default=0
@@ -472,6 +480,9 @@ def posterior_ellipses(model: Any, X: Any = None, *, n_draws: int = 40, level: f
     matplotlib.axes.Axes
         With ``n_draws * n_components`` thin and ``n_components`` thick ellipse patches.
     """
+    validate_parameter_constraints(
+        {"n_draws": [Interval(Integral, 0, None, closed="left")], "level": [Interval(Real, 0, 1, closed="neither")]},
+        {"n_draws": n_draws, "level": level}, caller_name="posterior_ellipses")
     if not hasattr(model, "idata_"):
         raise ValueError("posterior_ellipses needs a fitted BayesianGaussianMixture (with idata_)")
     post = model.idata_["posterior"]
@@ -508,8 +519,9 @@ def posterior_ellipses(model: Any, X: Any = None, *, n_draws: int = 40, level: f
     handles.append(Line2D([], [], color="0.3", linewidth=0.6, label=f"{len(chosen)} posterior draws (thin)"))
     ax.legend(handles=handles, fontsize="small", framealpha=0.85)
     for set_lim, v in ((ax.set_xlim, values[:, i]), (ax.set_ylim, values[:, j])):
-        pad = 0.15 * (v.max() - v.min() or 1.0)  # the data fix the view: prior-like draws of empty components
-        set_lim(v.min() - pad, v.max() + pad)    # would otherwise zoom out far beyond them
+        lo, hi = np.nanmin(v), np.nanmax(v)  # NaN: a missing value (missing="marginalize")
+        pad = 0.15 * (hi - lo or 1.0)  # the data fix the view: prior-like draws of empty components
+        set_lim(lo - pad, hi + pad)    # would otherwise zoom out far beyond them
     ax.set_xlabel(labels[i])
     ax.set_ylabel(labels[j])
     ax.set_title(f"Posterior draws of the {level:.0%} component ellipses")
