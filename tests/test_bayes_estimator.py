@@ -25,7 +25,7 @@ def test_init_only_stores_arguments_and_clones():
     ({"n_components": 0}, "n_components must be an integer >= 1"),
     ({"n_components": 2.5}, "n_components must be an integer >= 1"),
     ({"covariance_type": "banded"}, "covariance_type must be one of"),
-    ({"inference": "gibbs"}, "inference must be one of"),
+    ({"inference": "hmc"}, "inference must be one of"),
     ({"num_chains": 0}, "num_chains must be an integer >= 1"),
     ({"num_samples": 0}, "num_samples must be an integer >= 1"),
     ({"chain_method": "threads"}, "chain_method must be one of"),

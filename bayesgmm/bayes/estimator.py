@@ -24,9 +24,10 @@ import pandas as pd
 from jax.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bayesgmm._boundary import atomic_fit
+from bayesgmm._boundary import atomic_fit, check_missing, finite_rule
 from bayesgmm.bayes import infer
 from bayesgmm.bayes.infer import row_blocks
 from bayesgmm.bayes.models import (
@@ -92,23 +93,27 @@ def _chunked(draws: MixtureDraws, chunk: int) -> tuple[MixtureDraws, jax.Array]:
     return jax.tree.map(split, draws), mask
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+# ``missing`` (static, default False) everywhere below: X has NaN where values are missing, and each
+# row's density is its observed coordinates' (see :class:`~bayesgmm.bayes.models.MarginalMixture`).
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "missing"))
 def log_joint_by_draw(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
-                      chunk: int) -> jax.Array:
+                      chunk: int, missing: bool = False) -> jax.Array:
     """``log w_k + log N(x_i | theta_k)`` per draw: shape (n_draws, n_samples, n_components)."""
-    return jax.lax.map(lambda d: component_log_joint(d, X, covariance_type), draws, batch_size=chunk)
+    return jax.lax.map(lambda d: component_log_joint(d, X, covariance_type, missing), draws, batch_size=chunk)
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "missing"))
 def pointwise_log_likelihood(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
-                             chunk: int) -> jax.Array:
+                             chunk: int, missing: bool = False) -> jax.Array:
     """``log p(x_i | theta_s)`` per draw and observation: shape (n_draws, n_samples)."""
-    return jax.lax.map(lambda d: jax.nn.logsumexp(component_log_joint(d, X, covariance_type), axis=-1),
+    return jax.lax.map(lambda d: jax.nn.logsumexp(component_log_joint(d, X, covariance_type, missing), axis=-1),
                        draws, batch_size=chunk)
 
 
 def _fold_draws(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType, chunk: int, init: jax.Array,
-                update: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]) -> jax.Array:
+                update: Callable[[jax.Array, jax.Array, jax.Array], jax.Array], missing: bool = False) -> jax.Array:
     """Fold ``update(acc, log_joint, keep)`` over chunks of draws.
 
     ``log_joint`` has shape (chunk, n_samples, n_components) and ``keep`` (chunk,) marks real draws
@@ -118,52 +123,52 @@ def _fold_draws(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceTy
 
     def body(acc: jax.Array, inputs: tuple[MixtureDraws, jax.Array]) -> tuple[jax.Array, None]:
         block, keep = inputs
-        log_joint = jax.vmap(lambda d: component_log_joint(d, X, covariance_type))(block)
+        log_joint = jax.vmap(lambda d: component_log_joint(d, X, covariance_type, missing))(block)
         return update(acc, log_joint, keep), None
 
     total, _ = jax.lax.scan(body, init, (chunks, mask))
     return total
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "missing"))
 def posterior_predictive_log_density(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
-                                     chunk: int) -> jax.Array:
+                                     chunk: int, missing: bool = False) -> jax.Array:
     """``log (1/S) sum_s p(x_i | theta_s)``: shape (n_samples,)."""
     def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
         log_lik = jnp.where(keep[:, None], jax.nn.logsumexp(log_joint, axis=-1), -jnp.inf)
         return jnp.logaddexp(acc, jax.nn.logsumexp(log_lik, axis=0))
 
-    total = _fold_draws(draws, X, covariance_type, chunk, jnp.full(X.shape[0], -jnp.inf, X.dtype), update)
+    total = _fold_draws(draws, X, covariance_type, chunk, jnp.full(X.shape[0], -jnp.inf, X.dtype), update, missing)
     return total - jnp.log(draws.weights.shape[0])
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "missing"))
 def mean_responsibilities(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
-                          chunk: int) -> jax.Array:
+                          chunk: int, missing: bool = False) -> jax.Array:
     """Responsibilities averaged over draws: shape (n_samples, n_components)."""
     def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
         return acc + jnp.einsum("s,snk->nk", keep.astype(X.dtype), jax.nn.softmax(log_joint, axis=-1))
 
     init = jnp.zeros((X.shape[0], draws.weights.shape[-1]), X.dtype)
-    return _fold_draws(draws, X, covariance_type, chunk, init, update) / draws.weights.shape[0]
+    return _fold_draws(draws, X, covariance_type, chunk, init, update, missing) / draws.weights.shape[0]
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "missing"))
 def coclustering_matrix(draws: MixtureDraws, X: jax.Array, covariance_type: CovarianceType,
-                        chunk: int) -> jax.Array:
+                        chunk: int, missing: bool = False) -> jax.Array:
     """``P(z_i = z_j)`` averaged over draws, ``sum_k r_ik r_jk`` per draw: shape (n_samples, n_samples)."""
     def update(acc: jax.Array, log_joint: jax.Array, keep: jax.Array) -> jax.Array:
         resp = jax.nn.softmax(log_joint, axis=-1)
         return acc + jnp.einsum("s,snk,smk->nm", keep.astype(X.dtype), resp, resp)
 
     init = jnp.zeros((X.shape[0], X.shape[0]), X.dtype)
-    return _fold_draws(draws, X, covariance_type, chunk, init, update) / draws.weights.shape[0]
+    return _fold_draws(draws, X, covariance_type, chunk, init, update, missing) / draws.weights.shape[0]
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows"))
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "rows", "missing"))
 def occupancy_and_log_likelihood(key: jax.Array, draws: MixtureDraws, X: jax.Array, counts: jax.Array,
                                  covariance_type: CovarianceType, chunk: int,
-                                 rows: int) -> tuple[jax.Array, jax.Array]:
+                                 rows: int, missing: bool = False) -> tuple[jax.Array, jax.Array]:
     """Per draw, from one evaluation of each row's component log joint: the number of occupied
     components and the total weighted log-likelihood ``sum_i w_i log p(x_i | theta_s)``.
 
@@ -188,7 +193,7 @@ def occupancy_and_log_likelihood(key: jax.Array, draws: MixtureDraws, X: jax.Arr
         def add_block(carry: tuple[jax.Array, jax.Array], block: tuple[jax.Array, jax.Array, jax.Array]):
             hits, total = carry
             i, X_block, count = block
-            log_joint = component_log_joint(draw, X_block, covariance_type)
+            log_joint = component_log_joint(draw, X_block, covariance_type, missing)
             z = jax.random.categorical(jax.random.fold_in(draw_key, i), log_joint, axis=-1)
             log_lik = jax.nn.logsumexp(log_joint, axis=-1)
             return (hits.at[z].add((count > 0).astype(jnp.int32)),
@@ -220,6 +225,23 @@ def _unflat(draws: MixtureDraws, n_chains: int) -> MixtureDraws:
 # ----------------------------------------------------------------------------------------------
 
 
+def _check_prior_shape(model: Any, name: str, allowed: dict[tuple[int, ...], str]) -> None:
+    """Refuse a prior hyperparameter that is not numbers of one of the ``allowed`` shapes (None passes),
+    in scikit-learn's words, before it meets the data in a broadcast."""
+    value = getattr(model, name)
+    if value is None:
+        return
+    described = " or ".join(allowed.values())
+    try:
+        shape = np.shape(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"The {name!r} parameter of {type(model).__name__} must be {described}, of numbers. "
+                        f"Got {value!r} instead.") from None
+    if shape not in allowed:
+        raise ValueError(f"The {name!r} parameter of {type(model).__name__} must be {described}. "
+                         f"Got shape {shape} instead.")
+
+
 class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     """Posterior over the parameters of a Gaussian mixture, by NUTS or variational inference.
 
@@ -238,12 +260,27 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         sparse overfitted mixture whose number of occupied components estimates the number of
         clusters (``n_occupied_posterior_``).
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-    inference : {"nuts", "vi"}, default="nuts"
-        NUTS (exact up to Monte Carlo error) or SVI with a multivariate normal guide (fast, approximate).
-    weight_concentration_prior : float, optional
+    inference : {"nuts", "vi", "gibbs"}, default="nuts"
+        NUTS (exact up to Monte Carlo error), SVI with a multivariate normal guide (fast, approximate),
+        or a blocked Gibbs sampler on conditionally conjugate priors
+        (:class:`~bayesgmm.bayes.gibbs.GibbsMixture`, a NumPyro ``MCMCKernel``; ``full`` and ``diag``
+        only, complete data, chains vectorised). Gibbs maps the priors below to conjugate ones
+        (:func:`~bayesgmm.bayes.gibbs.gibbs_priors`): the same Dirichlet weights and Normal means
+        (independent of the covariances); inverse-Wishart (full) or inverse-Gamma (diag) covariances
+        whose variances have the prior median ``covariance_prior_scale**2``, the shape set by
+        ``lkj_concentration`` (full, D >= 2: each correlation gets LKJ's marginal) or by
+        ``covariance_prior_log_sd`` (diag, and full with one feature).
+    weight_concentration_prior : float, array of shape (n_components,), "gamma" or ("gamma", shape, rate), optional
         Dirichlet concentration ``alpha`` of the weights, scikit-learn's name. Default
         ``1 / n_components``. ``alpha`` well below 1 (0.01 to 0.1) empties superfluous components;
-        ``alpha >= 1`` spreads weight over all of them.
+        ``alpha >= 1`` spreads weight over all of them. ``"gamma"`` (Gibbs only): a sparse finite
+        mixture (Malsiner-Walli et al. 2016), ``alpha ~ Gamma(10, 10 * n_components)`` sampled by a
+        Metropolis-Hastings step on ``log alpha``; ``("gamma", shape, rate)`` sets that hyperprior.
+    n_components_prior : "uniform" or array of shape (n_components,), optional
+        Gibbs only: a prior on the number of components ``K = 1..n_components`` (probabilities, or
+        "uniform"), sampled by the telescoping sampler (Fruhwirth-Schnatter, Malsiner-Walli and Grun
+        2021) with Dirichlet(alpha, ..., alpha) weights for every ``K`` (``alpha`` a number or
+        "gamma"); the posterior is ``n_components_posterior_``. Default: ``K = n_components``.
     mean_prior : array of shape (n_features,), optional
         Prior centre of the component means, in data units. Default: the data mean.
     mean_prior_scale : float or array of shape (n_features,), optional
@@ -294,6 +331,14 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         Rounds of relabelling against the posterior mean after the first round against EM.
     progress_bar : bool, default=False
     random_state : int, RandomState or None, default=None
+    missing : {"error", "marginalize"}, default="error"
+        "marginalize": NaN in X are missing values (missing at random). The likelihood of NUTS and
+        VI is then each row's marginal over its observed coordinates
+        (:class:`~bayesgmm.bayes.models.MarginalMixture`), the EM start is
+        :class:`~bayesgmm.estimators.GaussianMixture`'s exact EM with ``missing="marginalize"``,
+        the standardisation uses each feature's observed values, and ``score_samples``,
+        ``predict_proba``, ``predict``, ``coclustering`` and the pointwise log-likelihood accept NaN.
+        A row with no observed value is an error. "error": NaN is refused, as in scikit-learn.
 
     Attributes
     ----------
@@ -315,13 +360,24 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         ``P(exactly k components hold data | X)``, k = 0..n_components: for each draw, every
         observation gets an assignment sampled from its responsibilities, and a component is
         occupied when it receives at least one observation.
+    n_components_posterior_ : ndarray of shape (n_components,)
+        Gibbs only: ``P(K = k | X)`` at entry ``k - 1`` (a point mass at ``n_components`` without
+        ``n_components_prior``).
+    n_clusters_, cluster_weights_, cluster_means_, cluster_covariances_, cluster_labels_
+        Gibbs only: the clustering identified from the draws with the modal number of filled
+        components (Malsiner-Walli et al. 2016): ``n_clusters_`` is that mode; k-means on those draws'
+        component means labels them; the posterior means over the draws whose labels form a
+        permutation (data units), and each training row's most probable cluster. ``cluster_draws_``
+        holds those draws, ``cluster_non_permutation_rate_`` the share left out
+        (:func:`~bayesgmm.bayes.gibbs.identify_clusters`). The sample_stats group holds the sampler's
+        ``n_filled`` (K+), ``n_components`` (K), ``concentration`` (alpha) and ``acceptance_rate``.
     em_ : GaussianMixture
         The EM fit used as starting point and first relabelling reference.
     n_divergences_ : int
         Divergent transitions after warm-up (NUTS; 0 for VI).
     n_grad_evals_ : int
         Gradients of the log density evaluated: NUTS leapfrog steps over all chains, warm-up
-        included; VI optimisation steps. A hardware-independent measure of the cost of a fit.
+        included; VI optimisation steps; 0 for Gibbs. A hardware-independent measure of the cost of a fit.
     elbo_trace_ : ndarray of shape (vi_steps,)
         ELBO per optimisation step (VI; data units).
     elbo_ : float
@@ -351,8 +407,9 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         n_components: int = 1,
         *,
         covariance_type: CovarianceType = "full",
-        inference: Literal["nuts", "vi"] = "nuts",
-        weight_concentration_prior: float | None = None,
+        inference: Literal["nuts", "vi", "gibbs"] = "nuts",
+        weight_concentration_prior: float | Literal["gamma"] | None = None,
+        n_components_prior: Literal["uniform"] | ArrayLike | None = None,
         mean_prior: ArrayLike | None = None,
         mean_prior_scale: float | ArrayLike | None = None,
         covariance_prior_scale: float | ArrayLike | None = None,
@@ -375,11 +432,13 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         relabel_iter: int = 3,
         progress_bar: bool = False,
         random_state: Any = None,
+        missing: Literal["error", "marginalize"] = "error",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.inference = inference
         self.weight_concentration_prior = weight_concentration_prior
+        self.n_components_prior = n_components_prior
         self.mean_prior = mean_prior
         self.mean_prior_scale = mean_prior_scale
         self.covariance_prior_scale = covariance_prior_scale
@@ -402,6 +461,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         self.relabel_iter = relabel_iter
         self.progress_bar = progress_bar
         self.random_state = random_state
+        self.missing = missing
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -420,9 +480,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         positive_int("relabel_iter", 0)
         options = {
             "covariance_type": COVARIANCE_TYPES,
-            "inference": ("nuts", "vi"),
+            "inference": ("nuts", "vi", "gibbs"),
             "chain_method": ("auto", "vectorized", "parallel", "sequential"),
             "vi_guide": ("mvn", "lowrank"),
+            "missing": ("error", "marginalize"),
         }
         for name, allowed in options.items():
             if getattr(self, name) not in allowed:
@@ -433,6 +494,12 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(self.target_accept_prob, Real) and 0 < self.target_accept_prob < 1):
             raise ValueError(f"target_accept_prob must be in (0, 1), got {self.target_accept_prob!r}")
+        # scikit-learn's words ("The 'dense_mass' parameter of BayesianGaussianMixture must be an instance
+        # of 'bool' ... Got 'yes' instead."), as GaussianMixture's parameter table gives them
+        validate_parameter_constraints({"dense_mass": ["boolean"], "progress_bar": ["boolean"]},
+                                       {"dense_mass": self.dense_mass, "progress_bar": self.progress_bar},
+                                       caller_name=type(self).__name__)
+        self._check_gibbs_params()
         m = self.vi_subsample_size
         if m is not None and (not isinstance(m, Integral) or isinstance(m, bool) or m < 1):
             raise ValueError(f"vi_subsample_size must be None or an integer >= 1, got {m!r}")
@@ -442,9 +509,70 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
                              "so the chain would sample a different, biased distribution); use inference='vi' or "
                              "vi_subsample_size=None")
 
+    def _sparse_hyperprior(self) -> bool:
+        """Whether ``weight_concentration_prior`` is ``"gamma"`` or ``("gamma", shape, rate)`` (a Gamma
+        hyperprior on the Dirichlet parameter)."""
+        value = self.weight_concentration_prior
+        if isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], str):
+            value = value[0]
+        return isinstance(value, str) and value == "gamma"
+
+    def _concentration_prior(self) -> tuple[float, float] | None:
+        """(shape, rate) of ``("gamma", shape, rate)``; None for the default ``"gamma"``."""
+        value = self.weight_concentration_prior
+        return (float(value[1]), float(value[2])) if isinstance(value, tuple) else None
+
+    def _check_gibbs_params(self) -> None:
+        """The options that only ``inference="gibbs"`` takes, and what it refuses."""
+        value = self.weight_concentration_prior
+        if (isinstance(value, str) or (isinstance(value, tuple) and value and isinstance(value[0], str))) and not (
+                self._sparse_hyperprior() and (value == "gamma" or all(
+                    isinstance(v, Real) and math.isfinite(v) and v > 0 for v in value[1:]))):
+            raise ValueError("weight_concentration_prior must be a number, an array of shape (n_components,), None, "
+                             f"'gamma' or ('gamma', shape, rate) with shape, rate > 0, got {value!r}")
+        if self.inference != "gibbs":
+            if self._sparse_hyperprior():
+                raise ValueError(f"weight_concentration_prior='gamma' needs inference='gibbs' (got "
+                                 f"inference={self.inference!r}): the Gamma hyperprior is sampled by a "
+                                 "Metropolis-Hastings step of the Gibbs sampler")
+            if self.n_components_prior is not None:
+                raise ValueError(f"n_components_prior needs inference='gibbs' (got inference={self.inference!r}): "
+                                 "the number of components is sampled by the telescoping Gibbs sampler")
+            return
+        from bayesgmm.bayes.gibbs import GIBBS_COVARIANCE_TYPES
+
+        if self.covariance_type not in GIBBS_COVARIANCE_TYPES:
+            raise ValueError(f"inference='gibbs' supports covariance_type in {GIBBS_COVARIANCE_TYPES} "
+                             f"(conjugate updates), got covariance_type={self.covariance_type!r}")
+        if self.chain_method not in ("auto", "vectorized"):
+            raise ValueError(f"inference='gibbs' runs its chains vectorised: chain_method must be 'auto' or "
+                             f"'vectorized', got chain_method={self.chain_method!r}")
+        prior = self.n_components_prior
+        if isinstance(prior, str):
+            if prior != "uniform":
+                raise ValueError(f"n_components_prior must be None, 'uniform' or an array of shape "
+                                 f"({self.n_components},), got {prior!r}")
+        elif prior is not None:
+            p = np.asarray(prior, dtype=np.float64)
+            if p.shape != (self.n_components,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+                raise ValueError(f"n_components_prior must be an array of shape ({self.n_components},) of "
+                                 "non-negative prior probabilities of K = 1..n_components with a positive sum, "
+                                 f"got {prior!r}")
+        if prior is not None and not self._sparse_hyperprior() and self.weight_concentration_prior is not None \
+                and np.ndim(self.weight_concentration_prior) > 0 \
+                and not np.all(np.asarray(self.weight_concentration_prior) == np.ravel(self.weight_concentration_prior)[0]):
+            raise ValueError("n_components_prior needs one Dirichlet parameter shared by the components: "
+                             "weight_concentration_prior must be a number (or 'gamma')")
+
     def _check_X(self, X: Any, reset: bool) -> np.ndarray:
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset, ensure_min_samples=1)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset, ensure_min_samples=1,
+                          ensure_all_finite=finite_rule(self.missing))
         return np.asarray(X, dtype=np.float64)
+
+    def _has_missing(self, X: np.ndarray) -> bool:
+        """Whether validated X has missing values to marginalise (a static flag of the programs); an
+        error naming the rows without an observed value."""
+        return self.missing == "marginalize" and check_missing(X)
 
     def _check_sample_weight(self, sample_weight: Any, n_samples: int) -> np.ndarray | None:
         if sample_weight is None:
@@ -471,7 +599,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
             return em
         from bayesgmm.estimators import GaussianMixture
 
-        kwargs = {"n_init": 3, **(self.em_kwargs or {})}
+        kwargs = {"n_init": 3, "missing": self.missing, **(self.em_kwargs or {})}
         em = GaussianMixture(self.n_components, covariance_type=self.covariance_type, random_state=seed, **kwargs)
         return em.fit(X, sample_weight=sample_weight)
 
@@ -501,6 +629,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         if n_samples < self.n_components:
             raise ValueError(f"n_samples={n_samples} should be >= n_components={self.n_components}")
         sample_weight = self._check_sample_weight(sample_weight, n_samples)
+        missing = self._has_missing(X)
+        if missing and self.inference == "gibbs":
+            raise ValueError("inference='gibbs' needs complete data (its updates are conjugate on complete rows): "
+                             "X has missing values; use inference='nuts' or 'vi' with missing='marginalize'")
         ct: CovarianceType = self.covariance_type
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         key = jax.random.key(seed)
@@ -516,6 +648,8 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         init_sites = sites_from_params(*self._standardised_em(em, center, scale), ct, priors.weight_concentration)
         model_args = (Z, priors)
         model_kwargs = {"covariance_type": ct, "sample_weight": weights_fit}
+        if missing:  # static; absent for complete data, which keep their compiled programs
+            model_kwargs["missing"] = True
 
         if self.inference == "nuts":
             result = infer.run_nuts(
@@ -528,6 +662,23 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
             self.vi_subsample_size_ = None
             self.n_divergences_ = int(np.sum(np.asarray(result.sample_stats["diverging"])))
             self.n_grad_evals_ = result.n_grad_evals
+        elif self.inference == "gibbs":
+            from bayesgmm.bayes import gibbs
+
+            result = gibbs.run_gibbs(
+                jax.random.fold_in(key, 3), Z, weights_fit,
+                gibbs.gibbs_priors(priors, ct, sample_concentration=self._sparse_hyperprior(),
+                                   n_components_prior=self.n_components_prior,
+                                   concentration_prior=self._concentration_prior()),
+                gibbs.init_params_from_mixture(*self._standardised_em(em, center, scale), ct, self.num_chains,
+                                               self.init_jitter, seed),
+                covariance_type=ct, sample_concentration=self._sparse_hyperprior(),
+                sample_n_components=self.n_components_prior is not None, num_chains=self.num_chains,
+                num_warmup=self.num_warmup, num_samples=self.num_samples)
+            self.chain_method_ = "vectorized"
+            self.vi_subsample_size_ = None
+            self.n_divergences_ = 0
+            self.n_grad_evals_ = 0  # no gradients: conjugate draws
         else:
             m = self.vi_subsample_size
             self.vi_subsample_size_ = None if m is None or m >= n_samples else int(m)
@@ -546,6 +697,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
         raw = draws_in_data_units(result.samples, jnp.asarray(center, jnp.float32), jnp.asarray(scale, jnp.float32), ct)
         self._store_posterior(X, sample_weight, raw, em, result.sample_stats, jax.random.fold_in(key, 2))
+        if self.inference == "gibbs":
+            from bayesgmm.bayes.gibbs import store_gibbs_results
+
+            store_gibbs_results(self, X, raw, result, seed)
         self.em_ = em
         self.fit_time_ = time.perf_counter() - start
         self._warn_diagnostics()
@@ -553,6 +708,18 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     def _priors(self, Z: jax.Array, center: np.ndarray, scale: np.ndarray, sample_weight: jax.Array) -> GMMPriors:
         """Default priors on the standardised data, with user overrides mapped from data units."""
+        d, k = center.shape[0], self.n_components
+        per_component, per_feature = f"an array of shape ({k},) (one per component)", \
+            f"an array of shape ({d},) (one per feature)"
+        shapes = {"weight_concentration_prior": {(): "a number", (k,): per_component},
+                  "mean_prior": {(d,): per_feature},
+                  "mean_prior_scale": {(): "a number", (d,): per_feature},
+                  "covariance_prior_scale": {(): "a number", (d,): per_feature}}
+        if self._sparse_hyperprior():  # "gamma": the Dirichlet parameter is sampled (inference="gibbs")
+            del shapes["weight_concentration_prior"]
+        for name, allowed in shapes.items():
+            _check_prior_shape(self, name, allowed)
+
         def standardised(value: Any, shift: bool = False) -> Any:
             if value is None:
                 return None
@@ -561,7 +728,7 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
         priors = default_priors(
             Z, self.n_components,
-            weight_concentration_prior=self.weight_concentration_prior,
+            weight_concentration_prior=None if self._sparse_hyperprior() else self.weight_concentration_prior,
             mean_prior=standardised(self.mean_prior, shift=True),
             mean_prior_scale=standardised(self.mean_prior_scale),
             covariance_prior_scale=standardised(self.covariance_prior_scale),
@@ -595,11 +762,12 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         chunk = draws_per_chunk(n_draws, n_samples, self.n_components)
         rows = rows_per_block(n_samples, self.n_components, chunk)
         counts = jnp.ones(n_samples, jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
-        n_occupied, log_lik_total = occupancy_and_log_likelihood(key, flat, Xj, counts, ct, chunk, rows)
+        missing = self._has_missing(X)
+        n_occupied, log_lik_total = occupancy_and_log_likelihood(key, flat, Xj, counts, ct, chunk, rows, missing)
         attrs = {"inference": self.inference, "covariance_type": ct, "n_components": self.n_components,
                  "inference_library": "numpyro"}
         if n_draws * n_samples <= MAX_POINTWISE_LOG_LIKELIHOOD:
-            log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk) * counts  # counts: ones without weights
+            log_lik = pointwise_log_likelihood(flat, Xj, ct, chunk, missing) * counts  # counts: ones without weights
             log_lik = np.asarray(log_lik).reshape(n_chains, -1, n_samples)
         else:
             log_lik = None
@@ -657,9 +825,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        var_names : list of str, optional
+        var_names : str or list of str, optional
             Default: ``weights``, ``means``, ``covariances`` from ``posterior`` and every
-            label-invariant quantity (``log_lik``, ``n_occupied``, ``weights_sorted``).
+            label-invariant quantity (``log_lik``, ``n_occupied``, ``weights_sorted``). A name
+            the posterior does not hold is a ``ValueError``.
         **kwargs
             Passed to ``arviz.summary`` (default ``round_to="none"`` so every column is numeric).
 
@@ -672,8 +841,14 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
         check_is_fitted(self, "idata_")
         kwargs = {"round_to": "none", **kwargs}
+        if isinstance(var_names, str):
+            var_names = [var_names]
         posterior_vars = ["weights", "means", "covariances"] if var_names is None else list(var_names)
         invariant = list(self.idata_["label_invariant"].data_vars)
+        known = list(self.idata_["posterior"].data_vars) + invariant
+        unknown = [v for v in posterior_vars if v not in known]
+        if unknown:
+            raise ValueError(f"var_names has {unknown}, which the posterior does not hold; choose among {known}")
         frames = []
         with warnings.catch_warnings():
             # A constant quantity (e.g. n_occupied always equal to K) has no variance to diagnose.
@@ -688,16 +863,17 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     # -- posterior predictive --------------------------------------------------------------------
 
-    def _predictive_inputs(self, X: Any) -> tuple[jax.Array, int]:
+    def _predictive_inputs(self, X: Any) -> tuple[jax.Array, int, bool]:
+        """Validated X as float32, the draws per chunk, and whether X has missing values."""
         check_is_fitted(self, "draws_")
         X = self._check_X(X, reset=False)
         chunk = draws_per_chunk(self.draws_.weights.shape[0], X.shape[0], self.n_components)
-        return jnp.asarray(X, jnp.float32), chunk
+        return jnp.asarray(X, jnp.float32), chunk, self._has_missing(X)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log posterior predictive density ``log (1/S) sum_s p(x | theta_s)`` of each row: shape (n_samples,)."""
-        Xj, chunk = self._predictive_inputs(X)
-        return np.asarray(posterior_predictive_log_density(self.draws_, Xj, self.covariance_type, chunk),
+        Xj, chunk, missing = self._predictive_inputs(X)
+        return np.asarray(posterior_predictive_log_density(self.draws_, Xj, self.covariance_type, chunk, missing),
                           dtype=np.float64)
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -706,8 +882,9 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities averaged over posterior draws: shape (n_samples, n_components)."""
-        Xj, chunk = self._predictive_inputs(X)
-        proba = np.asarray(mean_responsibilities(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        Xj, chunk, missing = self._predictive_inputs(X)
+        proba = np.asarray(mean_responsibilities(self.draws_, Xj, self.covariance_type, chunk, missing),
+                           dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)  # exact row sums after float32 accumulation
 
     def predict(self, X: Any) -> np.ndarray:
@@ -734,9 +911,10 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
             X = self.idata_["observed_data"]["obs"].values
             if hasattr(self, "feature_names_in_"):
                 X = pd.DataFrame(X, columns=self.feature_names_in_)
-        Xj, chunk = self._predictive_inputs(X)
+        Xj, chunk, missing = self._predictive_inputs(X)
         chunk = max(1, min(chunk, _CHUNK_FLOATS // max(1, Xj.shape[0] ** 2)))
-        together = np.asarray(coclustering_matrix(self.draws_, Xj, self.covariance_type, chunk), dtype=np.float64)
+        together = np.asarray(coclustering_matrix(self.draws_, Xj, self.covariance_type, chunk, missing),
+                              dtype=np.float64)
         together = np.clip(together, 0.0, 1.0)  # float32 sums of products can exceed 1 by ~1e-5
         np.fill_diagonal(together, 1.0)  # a row always shares its own component
         return together
@@ -744,11 +922,11 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
     def point_score_samples(self, X: Any) -> np.ndarray:
         """``log p(x | weights_, means_, covariances_)`` per row, at the posterior means: shape (n_samples,)."""
         check_is_fitted(self, "weights_")
-        Xj, _ = self._predictive_inputs(X)
+        Xj, _, missing = self._predictive_inputs(X)
         cov = jnp.asarray(self.covariances_, jnp.float32)
         point = MixtureDraws(jnp.asarray(self.weights_, jnp.float32)[None], jnp.asarray(self.means_, jnp.float32)[None],
                              cov[None], cov_factor_from_covariances(cov, self.covariance_type)[None])
-        return np.asarray(pointwise_log_likelihood(point, Xj, self.covariance_type, 1)[0], dtype=np.float64)
+        return np.asarray(pointwise_log_likelihood(point, Xj, self.covariance_type, 1, missing)[0], dtype=np.float64)
 
     def _n_parameters(self) -> int:
         from bayesgmm.covariance import n_parameters

@@ -98,3 +98,28 @@ def load_diabetes() -> pd.DataFrame:
         "sspg": "steady-state plasma glucose",
     }
     return data
+
+
+def load_galaxies() -> pd.DataFrame:
+    """Velocities of 82 galaxies in the Corona Borealis region: one column ``velocity`` (km/s).
+
+    Roeder (1990), "Density estimation with confidence sets exemplified by superclusters and voids in
+    the galaxies", JASA 85(411); the copy in R's MASS package (``MASS::galaxies``, recorded by
+    ``bayesgmm/datasets/record_galaxies.R`` from MASS 7.3-58). The benchmark of mixtures with an unknown
+    number of components (Richardson and Green 1997; Fruhwirth-Schnatter, Malsiner-Walli and Grun 2021),
+    usually fitted to the velocities in 1000 km/s.
+
+    Examples
+    --------
+    >>> from bayesgmm.datasets import load_galaxies
+    >>> data = load_galaxies()
+    >>> data.shape
+    (82, 1)
+    >>> int(data["velocity"].min()), int(data["velocity"].max())
+    (9172, 34279)
+    >>> data.attrs["units"]["velocity"]
+    'km/s'
+    """
+    data = _read("galaxies")
+    data.attrs["units"] = {"velocity": "km/s"}
+    return data
