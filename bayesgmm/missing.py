@@ -89,8 +89,6 @@ def marginal_log_gaussian(x: jax.Array, observed: jax.Array, means: jax.Array, c
         ``Cov[x | x_o, k]``, zero outside the missing block: (C, K', D, D) for matrices (K' = 1 for
         tied), its diagonal (C, K, D) for variances.
     """
-    c, d = x.shape
-    k = means.shape[0]
     missing = 1 - observed
     diff = observed[:, None, :] * (x[:, None, :] - means[None])  # (C, K, D)
     const = -0.5 * jnp.sum(observed, axis=-1)[:, None] * _LOG_2PI
@@ -222,14 +220,7 @@ def chunk_statistics(x: jax.Array, w: jax.Array, means: jax.Array, log_weights: 
     resp = jnp.exp(wlp - log_prob[:, None]) * w[:, None]  # (C, K)
     total = jnp.sum(jnp.where(w > 0, w * log_prob, 0.0))
     sum_diff = jnp.einsum("ck,ckd->kd", resp, expected)
-    if not matrix:
-        scatter = jnp.einsum("ck,ckd->kd", resp, expected * expected + conditional)
-    else:
-        scatter = jnp.einsum("ck,cki,ckj->kij", resp, expected, expected)
-        if conditional.shape[1] == 1:  # tied: one conditional covariance per row
-            scatter = scatter + jnp.einsum("ck,cij->kij", resp, conditional[:, 0])
-        else:
-            scatter = scatter + jnp.einsum("ck,ckij->kij", resp, conditional)
+    scatter = jnp.einsum("ck,ckd->kd", resp, expected * expected + conditional)  # the diagonal forms
     return total, jnp.sum(resp, axis=0), sum_diff, scatter
 
 
