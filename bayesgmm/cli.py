@@ -537,6 +537,9 @@ def _predict(args: argparse.Namespace) -> int:
     from bayesgmm.report import assignments
 
     model = bg.load(args.model)
+    if not isinstance(model, (bg.GaussianMixture, bg.BayesianGaussianMixture)):
+        raise CommandError(f"{args.model}: holds a {type(model).__name__}; predict writes cluster assignments of a "
+                           "GaussianMixture or BayesianGaussianMixture (use the model from Python for the others)")
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     chosen = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None

@@ -203,6 +203,17 @@ def test_predict_faults_are_one_line(capsys, tmp_path, em_report, blobs_csv):
     assert error_line(capsys).startswith(f"bayesgmm: error: {broken}: not a bayesgmm model file")
 
 
+def test_predict_refuses_a_classifier_file(capsys, tmp_path, blobs_csv):
+    frame = pd.read_csv(blobs_csv)[["x", "y"]]
+    clf = bg.GaussianMixtureClassifier("EDDA", covariance_types="VVV").fit(frame, frame["x"] > frame["x"].median())
+    path = tmp_path / "clf.bgmm"
+    bg.save(clf, path)
+    assert main(["predict", str(path), str(blobs_csv)]) == 1
+    assert error_line(capsys) == (f"bayesgmm: error: {path}: holds a GaussianMixtureClassifier; predict writes cluster "
+                                  "assignments of a GaussianMixture or BayesianGaussianMixture (use the model from "
+                                  "Python for the others)")
+
+
 def test_index_column_blank_cells_and_our_column_names_in_the_data(tmp_path):
     X = blobs(seed=1)
     frame = pd.DataFrame({"label": X[:, 0], "y": X[:, 1]})
