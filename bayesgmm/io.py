@@ -295,15 +295,8 @@ def _check_noise(model: Any, fitted: dict[str, Any], d: int) -> None:
 
 def _check_bayesian_mixture(model: Any, fitted: dict[str, Any]) -> None:
     k, d, form, dtype = _common(model, fitted, model._check_params)
-    chol = form.chol_shape(k, d)
     _array(fitted["n_occupied_posterior_"], "n_occupied_posterior_", (k + 1,), dtype)
-    draws = _record(fitted["draws_"], "draws_", "MixtureDraws")
-    weights = _array(draws.weights, "draws_.weights", (None, k))
-    n = weights.shape[0]
-    for field, shape in {"means": (n, k, d), "covariances": (n, *chol), "cov_factor": (n, *chol)}.items():
-        _array(getattr(draws, field), f"draws_.{field}", shape, weights.dtype)
-    _weights(weights, "draws_.weights")
-    _nonsingular(np.asarray(draws.cov_factor), "draws_.cov_factor", form, d)
+    n = _draws(fitted["draws_"], "draws_", k, d, form)
     perms = _array(fitted["relabel_permutations_"], "relabel_permutations_", (None, None, k), kinds="iu")
     if perms.shape[0] * perms.shape[1] != n or np.any(perms < 0) or np.any(perms >= k):
         raise _Invalid(f"relabel_permutations_ must hold {n} permutations of range({k})")
@@ -333,6 +326,43 @@ def _check_bayesian_mixture(model: Any, fitted: dict[str, Any]) -> None:
         _real(fitted["elbo_"], "elbo_")
     if "elbo_trace_" in fitted:
         _array(fitted["elbo_trace_"], "elbo_trace_", (None,), finite=False)
+    if "n_components_posterior_" in fitted:
+        _gibbs_results(fitted, k, d, form)
+
+
+def _draws(draws: Any, where: str, k: int, d: int, form: Any) -> int:
+    """Check a ``MixtureDraws`` record of ``k`` components; returns its number of draws."""
+    draws = _record(draws, where, "MixtureDraws")
+    chol = form.chol_shape(k, d)
+    weights = _array(draws.weights, f"{where}.weights", (None, k))
+    n = weights.shape[0]
+    for field, shape in {"means": (n, k, d), "covariances": (n, *chol), "cov_factor": (n, *chol)}.items():
+        _array(getattr(draws, field), f"{where}.{field}", shape, weights.dtype)
+    _weights(weights, f"{where}.weights")
+    _nonsingular(np.asarray(draws.cov_factor), f"{where}.cov_factor", form, d)
+    return n
+
+
+def _gibbs_results(fitted: dict[str, Any], k: int, d: int, form: Any) -> None:
+    """The attributes of ``inference="gibbs"`` (:func:`bayesgmm.bayes.gibbs.store_gibbs_results`): the
+    posterior on K and the identified clustering, all of whose ``cluster_*`` are None when unidentified."""
+    _weights(_array(fitted["n_components_posterior_"], "n_components_posterior_", (k,)), "n_components_posterior_")
+    names = [name for name in _GIBBS_ATTRIBUTES if name != "n_components_posterior_"]
+    if any(name not in fitted for name in names):
+        raise _Invalid(f"a Gibbs posterior needs all of {', '.join(names)}")
+    if all(fitted[name] is None for name in names):
+        return
+    n_clusters = _int(fitted["n_clusters_"], "n_clusters_", 1)
+    if n_clusters > k:
+        raise _Invalid(f"n_clusters_ is {n_clusters}, more than the {k} components")
+    _draws(fitted["cluster_draws_"], "cluster_draws_", n_clusters, d, form)
+    _weights(_array(fitted["cluster_weights_"], "cluster_weights_", (n_clusters,)), "cluster_weights_")
+    _array(fitted["cluster_means_"], "cluster_means_", (n_clusters, d))
+    _array(fitted["cluster_covariances_"], "cluster_covariances_", form.chol_shape(n_clusters, d))
+    labels = _array(fitted["cluster_labels_"], "cluster_labels_", (None,), kinds="iu")
+    if np.any(labels < 0) or np.any(labels >= n_clusters):
+        raise _Invalid(f"cluster_labels_ must lie in range({n_clusters})")
+    _real(fitted["cluster_non_permutation_rate_"], "cluster_non_permutation_rate_")
 
 
 def _gaussian_mixture(value: Any, where: str) -> Any:
@@ -413,6 +443,9 @@ class _Schema:
         return self.required | self.optional
 
 
+_GIBBS_ATTRIBUTES = frozenset({"n_components_posterior_", "n_clusters_", "cluster_weights_", "cluster_means_",
+                               "cluster_covariances_", "cluster_labels_", "cluster_draws_",
+                               "cluster_non_permutation_rate_"})
 _PARAMETERS = frozenset({"n_features_in_", "weights_", "means_", "covariances_", "precisions_cholesky_"})
 SCHEMAS = {
     "GaussianMixture": _Schema(
@@ -424,7 +457,7 @@ SCHEMAS = {
     "BayesianGaussianMixture": _Schema(
         _PARAMETERS | {"n_occupied_posterior_", "draws_", "relabel_permutations_", "idata_", "idata_raw_", "em_",
                        "n_divergences_", "n_grad_evals_", "vi_subsample_size_"},
-        frozenset({"feature_names_in_", "chain_method_", "elbo_", "elbo_trace_", "fit_time_"}),
+        frozenset({"feature_names_in_", "chain_method_", "elbo_", "elbo_trace_", "fit_time_"}) | _GIBBS_ATTRIBUTES,
         _check_bayesian_mixture),
     "GaussianMixtureRegressor": _Schema(
         frozenset({"n_features_in_", "n_targets_", "mixture_", "_single_target"}),

@@ -283,3 +283,31 @@ def test_partition_posterior_of_k_matches_bruteforce():
         ref = (math.log(math.factorial(k) / math.factorial(k - 3)) + math.lgamma(k * gamma) - math.lgamma(9 + k * gamma)
                + sum(math.lgamma(n + gamma) - math.lgamma(gamma) for n in nk))
         assert abs(value - ref) < 1e-4
+
+
+# ------------------------------------------------------------------------------------------------
+# Model files
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fit", ["sparse_fit", "galaxies_fit"])
+def test_gibbs_posterior_round_trips_through_a_model_file(fit, request, tmp_path):
+    """The posterior on K and the identified clustering are saved and loaded bit for bit."""
+    from bayesgmm import ModelFileError, load, save
+
+    model = request.getfixturevalue(fit)
+    path = tmp_path / "gibbs.bgmm"
+    save(model, path)
+    loaded = load(path)
+    for name in ("n_components_posterior_", "n_clusters_", "cluster_weights_", "cluster_means_",
+                 "cluster_covariances_", "cluster_labels_", "cluster_non_permutation_rate_"):
+        np.testing.assert_array_equal(np.asarray(getattr(loaded, name)), np.asarray(getattr(model, name)), name)
+    np.testing.assert_array_equal(loaded.cluster_draws_.means, model.cluster_draws_.means)
+    # a file whose clustering disagrees with itself is refused by name
+    model.cluster_labels_, labels = model.cluster_labels_ + model.n_clusters_, model.cluster_labels_
+    try:
+        save(model, path)
+    finally:
+        model.cluster_labels_ = labels
+    with pytest.raises(ModelFileError, match="cluster_labels_ must lie in range"):
+        load(path)
